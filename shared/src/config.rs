@@ -1,0 +1,309 @@
+//! Process configuration, read once from the environment and validated at start-up.
+//!
+//! Every variable is documented once, in the README's configuration table and in
+//! `.env.example`. Loading takes a lookup function so tests can build a configuration from a map
+//! instead of the process environment.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use url::Url;
+
+use crate::error::ConfigError;
+use crate::secret::Secret;
+
+/// Configuration shared by the API and the worker.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub database_url: Secret,
+    pub redis_url: Secret,
+    /// Prefix of every Redis key the product writes (queues, claims); lets several
+    /// installations or test runs share one Redis.
+    pub queue_prefix: String,
+    pub listen_addr: SocketAddr,
+    pub secret_key: Secret,
+    pub jwt_secret: Secret,
+    pub jwt_ttl: Duration,
+    pub admin_username: String,
+    pub admin_password: Option<Secret>,
+    pub worker_concurrency: usize,
+    pub azure: AzureConfig,
+}
+
+/// Which Azure cloud the product talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloudKind {
+    Public,
+    China,
+    UsGovernment,
+    Custom,
+}
+
+/// Endpoints and credentials for Azure. A custom cloud (cloudsim, Azure Stack, a
+/// TLS-inspecting proxy) names its endpoints and may add a CA bundle.
+#[derive(Debug, Clone)]
+pub struct AzureConfig {
+    pub cloud: CloudKind,
+    pub authority_host: Url,
+    pub resource_manager_endpoint: Url,
+    pub resource_manager_audience: String,
+    pub graph_endpoint: Url,
+    pub keyvault_suffix: String,
+    pub ca_bundle: Option<PathBuf>,
+    pub credential: CredentialSource,
+    pub request_timeout: Duration,
+}
+
+/// The credential the product holds, chosen in the order DESIGN.md gives.
+#[derive(Debug, Clone)]
+pub enum CredentialSource {
+    WorkloadIdentity { tenant_id: String, client_id: String, token_file: PathBuf },
+    ClientSecret { tenant_id: String, client_id: String, client_secret: Secret },
+    ManagedIdentity { client_id: Option<String> },
+    /// Nothing configured: the API still serves, scans fail with a clear error.
+    None,
+}
+
+const MIN_SECRET_KEY_LEN: usize = 32;
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+    }
+
+    /// Reads configuration through `get`, which returns a variable's value if it is set.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let database_url = get("DATABASE_URL").ok_or(ConfigError::Missing("DATABASE_URL"))?;
+        let redis_url = get("REDIS_URL").ok_or(ConfigError::Missing("REDIS_URL"))?;
+        if !redis_url.starts_with("redis://") && !redis_url.starts_with("rediss://") {
+            return Err(ConfigError::invalid("REDIS_URL", "must start with redis:// or rediss://"));
+        }
+
+        let listen_addr = get("LISTEN_ADDR")
+            .unwrap_or_else(|| "0.0.0.0:8080".to_owned())
+            .parse()
+            .map_err(|e| ConfigError::invalid("LISTEN_ADDR", format!("{e}")))?;
+
+        let secret_key = get("SECRET_KEY").ok_or(ConfigError::Missing("SECRET_KEY"))?;
+        if secret_key.len() < MIN_SECRET_KEY_LEN {
+            return Err(ConfigError::invalid(
+                "SECRET_KEY",
+                format!("must be at least {MIN_SECRET_KEY_LEN} characters"),
+            ));
+        }
+        let jwt_secret = get("JWT_SECRET").unwrap_or_else(|| derive_key(&secret_key, "jwt"));
+
+        let jwt_ttl = Duration::from_secs(parse_u64(&get, "JWT_TTL_SECONDS", 8 * 3600)?);
+        let worker_concurrency = parse_u64(&get, "WORKER_CONCURRENCY", 8)? as usize;
+        if worker_concurrency == 0 {
+            return Err(ConfigError::invalid("WORKER_CONCURRENCY", "must be at least 1"));
+        }
+
+        Ok(Self {
+            database_url: Secret::new(database_url),
+            redis_url: Secret::new(redis_url),
+            queue_prefix: get("QUEUE_PREFIX").unwrap_or_else(|| "certifyclouds".to_owned()),
+            listen_addr,
+            secret_key: Secret::new(secret_key),
+            jwt_secret: Secret::new(jwt_secret),
+            jwt_ttl,
+            admin_username: get("ADMIN_USERNAME").unwrap_or_else(|| "admin".to_owned()),
+            admin_password: get("ADMIN_PASSWORD").map(Secret::new),
+            worker_concurrency,
+            azure: AzureConfig::from_lookup(&get)?,
+        })
+    }
+}
+
+impl AzureConfig {
+    fn from_lookup(get: &impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let cloud = match get("AZURE_CLOUD").as_deref().map(str::to_ascii_lowercase).as_deref() {
+            None | Some("public") | Some("azurepublic") => CloudKind::Public,
+            Some("china") | Some("azurechina") => CloudKind::China,
+            Some("usgov") | Some("usgovernment") | Some("azuregovernment") => {
+                CloudKind::UsGovernment
+            }
+            Some("custom") => CloudKind::Custom,
+            Some(other) => {
+                return Err(ConfigError::invalid(
+                    "AZURE_CLOUD",
+                    format!("unknown cloud {other:?}; use public, china, usgov or custom"),
+                ));
+            }
+        };
+        let (authority, arm, arm_audience, graph, kv_suffix) = match cloud {
+            CloudKind::Public | CloudKind::Custom => (
+                "https://login.microsoftonline.com/",
+                "https://management.azure.com/",
+                "https://management.azure.com/",
+                "https://graph.microsoft.com/",
+                "vault.azure.net",
+            ),
+            CloudKind::China => (
+                "https://login.chinacloudapi.cn/",
+                "https://management.chinacloudapi.cn/",
+                "https://management.chinacloudapi.cn/",
+                "https://microsoftgraph.chinacloudapi.cn/",
+                "vault.azure.cn",
+            ),
+            CloudKind::UsGovernment => (
+                "https://login.microsoftonline.us/",
+                "https://management.usgovcloudapi.net/",
+                "https://management.usgovcloudapi.net/",
+                "https://graph.microsoft.us/",
+                "vault.usgovcloudapi.net",
+            ),
+        };
+        let custom = cloud == CloudKind::Custom;
+        let endpoint = |name: &'static str, default: &str| -> Result<Url, ConfigError> {
+            let value = match get(name) {
+                Some(v) => v,
+                None if custom => return Err(ConfigError::Missing(name)),
+                None => default.to_owned(),
+            };
+            parse_https_url(name, &value)
+        };
+
+        let authority_host = endpoint("AZURE_AUTHORITY_HOST", authority)?;
+        let resource_manager_endpoint = endpoint("AZURE_RESOURCE_MANAGER_ENDPOINT", arm)?;
+        let graph_endpoint = match get("AZURE_GRAPH_ENDPOINT") {
+            Some(v) => parse_https_url("AZURE_GRAPH_ENDPOINT", &v)?,
+            None => parse_https_url("AZURE_GRAPH_ENDPOINT", graph)?,
+        };
+        let ca_bundle = get("AZURE_CA_BUNDLE").map(PathBuf::from);
+        if let Some(path) = &ca_bundle
+            && !path.is_file()
+        {
+            return Err(ConfigError::invalid(
+                "AZURE_CA_BUNDLE",
+                format!("{} is not a readable file", path.display()),
+            ));
+        }
+        let request_timeout =
+            Duration::from_secs(parse_u64(get, "AZURE_REQUEST_TIMEOUT_SECONDS", 30)?);
+
+        Ok(Self {
+            cloud,
+            authority_host,
+            resource_manager_endpoint,
+            resource_manager_audience: get("AZURE_RESOURCE_MANAGER_AUDIENCE")
+                .unwrap_or_else(|| arm_audience.to_owned()),
+            graph_endpoint,
+            keyvault_suffix: get("AZURE_KEYVAULT_SUFFIX").unwrap_or_else(|| kv_suffix.to_owned()),
+            ca_bundle,
+            credential: CredentialSource::from_lookup(get)?,
+            request_timeout,
+        })
+    }
+}
+
+impl CredentialSource {
+    fn from_lookup(get: &impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let tenant = get("AZURE_TENANT_ID");
+        let client = get("AZURE_CLIENT_ID");
+
+        if let Some(token_file) = get("AZURE_FEDERATED_TOKEN_FILE") {
+            return Ok(Self::WorkloadIdentity {
+                tenant_id: tenant.ok_or(ConfigError::Missing("AZURE_TENANT_ID"))?,
+                client_id: client.ok_or(ConfigError::Missing("AZURE_CLIENT_ID"))?,
+                token_file: PathBuf::from(token_file),
+            });
+        }
+        if let Some(secret) = get("AZURE_CLIENT_SECRET") {
+            return Ok(Self::ClientSecret {
+                tenant_id: tenant.ok_or(ConfigError::Missing("AZURE_TENANT_ID"))?,
+                client_id: client.ok_or(ConfigError::Missing("AZURE_CLIENT_ID"))?,
+                client_secret: Secret::new(secret),
+            });
+        }
+        let managed = get("AZURE_USE_MANAGED_IDENTITY")
+            .map(|v| matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "yes"))
+            .unwrap_or(false);
+        if managed || get("IDENTITY_ENDPOINT").is_some() {
+            return Ok(Self::ManagedIdentity { client_id: client });
+        }
+        Ok(Self::None)
+    }
+}
+
+/// Derives a purpose-bound key from `SECRET_KEY`, so one secret can key JWTs, the audit chain
+/// and credential encryption without reusing the same bytes.
+pub fn derive_key(secret_key: &str, purpose: &str) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(b"certifyclouds:");
+    hasher.update(purpose.as_bytes());
+    hasher.update(b":");
+    hasher.update(secret_key.as_bytes());
+    hex::encode(hasher.finalize())
+}
+
+fn parse_u64(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: u64,
+) -> Result<u64, ConfigError> {
+    match get(name) {
+        None => Ok(default),
+        Some(v) => v.parse().map_err(|_| ConfigError::invalid(name, "must be a whole number")),
+    }
+}
+
+fn parse_https_url(name: &'static str, value: &str) -> Result<Url, ConfigError> {
+    let url = Url::parse(value).map_err(|e| ConfigError::invalid(name, e.to_string()))?;
+    if url.scheme() != "https" {
+        return Err(ConfigError::invalid(name, "must be an https:// URL"));
+    }
+    Ok(url)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn lookup(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> =
+            pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        move |k| map.get(k).cloned()
+    }
+
+    const BASE: [(&str, &str); 3] = [
+        ("DATABASE_URL", "postgres://localhost/x"),
+        ("REDIS_URL", "redis://127.0.0.1:6379"),
+        ("SECRET_KEY", "0123456789abcdef0123456789abcdef"),
+    ];
+
+    #[test]
+    fn missing_secret_key_names_the_variable() {
+        let err = Config::from_lookup(lookup(&BASE[..2])).unwrap_err();
+        assert_eq!(err.to_string(), "SECRET_KEY must be set");
+    }
+
+    #[test]
+    fn jwt_secret_falls_back_to_a_key_derived_from_secret_key() {
+        let config = Config::from_lookup(lookup(&BASE)).expect("config");
+        assert_eq!(config.jwt_secret.expose(), derive_key(BASE[2].1, "jwt"));
+        assert_ne!(config.jwt_secret.expose(), BASE[2].1);
+        assert_eq!(config.listen_addr.to_string(), "0.0.0.0:8080");
+    }
+
+    #[test]
+    fn custom_cloud_requires_its_endpoints() {
+        let mut pairs = BASE.to_vec();
+        pairs.push(("AZURE_CLOUD", "custom"));
+        let err = Config::from_lookup(lookup(&pairs)).unwrap_err();
+        assert_eq!(err.to_string(), "AZURE_AUTHORITY_HOST must be set");
+    }
+
+    #[test]
+    fn plain_http_authority_is_refused() {
+        let mut pairs = BASE.to_vec();
+        pairs.push(("AZURE_AUTHORITY_HOST", "http://127.0.0.1:1/"));
+        let err = Config::from_lookup(lookup(&pairs)).unwrap_err();
+        assert!(err.to_string().contains("https"), "{err}");
+    }
+}

@@ -1,0 +1,266 @@
+//! The inventory: metadata of secrets, keys and certificates, never their values.
+
+use chrono::{DateTime, Utc};
+use sqlx::{FromRow, PgConnection, PgPool, Postgres, QueryBuilder};
+use uuid::Uuid;
+
+use crate::azure::keyvault::DiscoveredAsset;
+use crate::domain::{AssetStatus, AssetType, ExpiryThresholds};
+
+/// A stored asset with its vault and its derived status.
+#[derive(Debug, Clone, FromRow)]
+pub struct Asset {
+    pub id: Uuid,
+    pub vault_id: Uuid,
+    pub vault_name: String,
+    pub vault_uri: String,
+    pub subscription_id: String,
+    pub asset_type: String,
+    pub name: String,
+    pub version: Option<String>,
+    pub azure_id: String,
+    pub enabled: bool,
+    pub created_on: Option<DateTime<Utc>>,
+    pub updated_on: Option<DateTime<Utc>>,
+    pub expires_on: Option<DateTime<Utc>>,
+    pub not_before: Option<DateTime<Utc>>,
+    pub content_type: Option<String>,
+    pub tags: serde_json::Value,
+    pub recovery_level: Option<String>,
+    pub key_type: Option<String>,
+    pub key_size: Option<i32>,
+    pub key_curve: Option<String>,
+    pub subject: Option<String>,
+    pub issuer: Option<String>,
+    pub sans: serde_json::Value,
+    pub thumbprint: Option<String>,
+    pub serial_number: Option<String>,
+    pub first_seen_at: DateTime<Utc>,
+    pub last_seen_at: DateTime<Utc>,
+    pub last_scan_id: Option<Uuid>,
+    pub status: String,
+}
+
+/// Writes every asset a scan found in one vault with one statement, then marks the vault's
+/// assets that the scan did not find as deleted. Returns how many rows were written.
+pub async fn replace_for_vault(
+    conn: &mut PgConnection,
+    vault_id: Uuid,
+    scan_id: Uuid,
+    assets: &[DiscoveredAsset],
+) -> Result<u64, sqlx::Error> {
+    let n = assets.len();
+    let mut ids = Vec::with_capacity(n);
+    let mut types = Vec::with_capacity(n);
+    let mut names = Vec::with_capacity(n);
+    let mut versions = Vec::with_capacity(n);
+    let mut azure_ids = Vec::with_capacity(n);
+    let mut enabled = Vec::with_capacity(n);
+    let mut created = Vec::with_capacity(n);
+    let mut updated = Vec::with_capacity(n);
+    let mut expires = Vec::with_capacity(n);
+    let mut not_before = Vec::with_capacity(n);
+    let mut content_types = Vec::with_capacity(n);
+    let mut tags = Vec::with_capacity(n);
+    let mut recovery = Vec::with_capacity(n);
+    let mut key_types = Vec::with_capacity(n);
+    let mut key_sizes = Vec::with_capacity(n);
+    let mut curves = Vec::with_capacity(n);
+    let mut subjects = Vec::with_capacity(n);
+    let mut issuers = Vec::with_capacity(n);
+    let mut sans = Vec::with_capacity(n);
+    let mut thumbprints = Vec::with_capacity(n);
+    let mut serials = Vec::with_capacity(n);
+    for a in assets {
+        ids.push(Uuid::new_v4());
+        types.push(a.asset_type.map(AssetType::as_str).unwrap_or("secret"));
+        names.push(a.name.as_str());
+        versions.push(a.version.as_deref());
+        azure_ids.push(a.azure_id.as_str());
+        enabled.push(a.enabled);
+        created.push(a.created_on);
+        updated.push(a.updated_on);
+        expires.push(a.expires_on);
+        not_before.push(a.not_before);
+        content_types.push(a.content_type.as_deref());
+        tags.push(serde_json::to_value(&a.tags).unwrap_or_default());
+        recovery.push(a.recovery_level.as_deref());
+        key_types.push(a.key_type.as_deref());
+        key_sizes.push(a.key_size);
+        curves.push(a.key_curve.as_deref());
+        subjects.push(a.subject.as_deref());
+        issuers.push(a.issuer.as_deref());
+        sans.push(serde_json::Value::from(a.sans.clone()));
+        thumbprints.push(a.thumbprint.as_deref());
+        serials.push(a.serial_number.as_deref());
+    }
+
+    let written = sqlx::query(
+        "INSERT INTO assets (id, asset_type, name, version, azure_id, enabled, created_on, \
+             updated_on, expires_on, not_before, content_type, tags, recovery_level, key_type, \
+             key_size, key_curve, subject, issuer, sans, thumbprint, serial_number, vault_id, \
+             last_scan_id) \
+         SELECT *, $22::uuid, $23::uuid FROM UNNEST($1::uuid[], $2::text[], $3::text[], \
+             $4::text[], $5::text[], $6::bool[], $7::timestamptz[], $8::timestamptz[], \
+             $9::timestamptz[], $10::timestamptz[], $11::text[], $12::jsonb[], $13::text[], \
+             $14::text[], $15::int[], $16::text[], $17::text[], $18::text[], $19::jsonb[], \
+             $20::text[], $21::text[]) \
+         ON CONFLICT (vault_id, asset_type, name) DO UPDATE SET \
+             version = EXCLUDED.version, azure_id = EXCLUDED.azure_id, \
+             enabled = EXCLUDED.enabled, created_on = EXCLUDED.created_on, \
+             updated_on = EXCLUDED.updated_on, expires_on = EXCLUDED.expires_on, \
+             not_before = EXCLUDED.not_before, content_type = EXCLUDED.content_type, \
+             tags = EXCLUDED.tags, recovery_level = EXCLUDED.recovery_level, \
+             key_type = coalesce(EXCLUDED.key_type, assets.key_type), \
+             key_size = coalesce(EXCLUDED.key_size, assets.key_size), \
+             key_curve = coalesce(EXCLUDED.key_curve, assets.key_curve), \
+             subject = coalesce(EXCLUDED.subject, assets.subject), \
+             issuer = coalesce(EXCLUDED.issuer, assets.issuer), \
+             sans = EXCLUDED.sans, thumbprint = coalesce(EXCLUDED.thumbprint, assets.thumbprint), \
+             serial_number = coalesce(EXCLUDED.serial_number, assets.serial_number), \
+             last_seen_at = now(), last_scan_id = EXCLUDED.last_scan_id, deleted_at = NULL",
+    )
+    .bind(&ids)
+    .bind(&types)
+    .bind(&names)
+    .bind(&versions)
+    .bind(&azure_ids)
+    .bind(&enabled)
+    .bind(&created)
+    .bind(&updated)
+    .bind(&expires)
+    .bind(&not_before)
+    .bind(&content_types)
+    .bind(&tags)
+    .bind(&recovery)
+    .bind(&key_types)
+    .bind(&key_sizes)
+    .bind(&curves)
+    .bind(&subjects)
+    .bind(&issuers)
+    .bind(&sans)
+    .bind(&thumbprints)
+    .bind(&serials)
+    .bind(vault_id)
+    .bind(scan_id)
+    .execute(&mut *conn)
+    .await?;
+
+    sqlx::query(
+        "UPDATE assets SET deleted_at = now() \
+         WHERE vault_id = $1 AND deleted_at IS NULL AND last_scan_id IS DISTINCT FROM $2",
+    )
+    .bind(vault_id)
+    .bind(scan_id)
+    .execute(&mut *conn)
+    .await?;
+
+    Ok(written.rows_affected())
+}
+
+/// Filters for listing assets.
+#[derive(Debug, Clone, Default)]
+pub struct AssetFilter {
+    pub asset_type: Option<AssetType>,
+    pub status: Option<AssetStatus>,
+    /// Substring of the vault name, case-insensitive.
+    pub vault: Option<String>,
+    pub subscription: Option<String>,
+    /// Only the assets of the vaults one scan covered.
+    pub scan_id: Option<Uuid>,
+}
+
+/// Pushes the inventory as a derived table: live assets with their vault and a status derived
+/// from the expiry date and the thresholds, in the query itself.
+fn push_inventory(q: &mut QueryBuilder<Postgres>, thresholds: ExpiryThresholds) {
+    q.push(
+        "(SELECT a.id, a.vault_id, v.name AS vault_name, v.vault_uri, v.subscription_id, \
+            a.asset_type, a.name, a.version, a.azure_id, a.enabled, a.created_on, a.updated_on, \
+            a.expires_on, a.not_before, a.content_type, a.tags, a.recovery_level, a.key_type, \
+            a.key_size, a.key_curve, a.subject, a.issuer, a.sans, a.thumbprint, \
+            a.serial_number, a.first_seen_at, a.last_seen_at, a.last_scan_id, \
+            CASE WHEN a.expires_on IS NULL THEN 'healthy' \
+                 WHEN a.expires_on <= now() THEN 'expired' \
+                 WHEN a.expires_on < now() + make_interval(days => ",
+    );
+    q.push_bind(thresholds.critical_expiry_days as i32);
+    q.push(") THEN 'critical' WHEN a.expires_on < now() + make_interval(days => ");
+    q.push_bind(thresholds.warning_expiry_days as i32);
+    q.push(
+        ") THEN 'warning' ELSE 'healthy' END AS status \
+         FROM assets a JOIN vaults v ON v.id = a.vault_id \
+         WHERE a.deleted_at IS NULL AND v.deleted_at IS NULL) AS inventory WHERE true",
+    );
+}
+
+fn push_filters(q: &mut QueryBuilder<Postgres>, filter: &AssetFilter) {
+    if let Some(t) = filter.asset_type {
+        q.push(" AND asset_type = ").push_bind(t.as_str());
+    }
+    if let Some(s) = filter.status {
+        q.push(" AND status = ").push_bind(s.as_str());
+    }
+    if let Some(v) = &filter.vault {
+        let pattern = format!("%{}%", v.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
+        q.push(" AND vault_name ILIKE ").push_bind(pattern);
+    }
+    if let Some(s) = &filter.subscription {
+        q.push(" AND subscription_id = ").push_bind(s.to_ascii_lowercase());
+    }
+    if let Some(scan) = filter.scan_id {
+        q.push(" AND vault_id IN (SELECT vault_id FROM scan_vaults WHERE scan_id = ")
+            .push_bind(scan)
+            .push(")");
+    }
+}
+
+fn query(head: &str, thresholds: ExpiryThresholds) -> QueryBuilder<Postgres> {
+    let mut q = QueryBuilder::new(head.to_owned());
+    push_inventory(&mut q, thresholds);
+    q
+}
+
+/// A page of assets matching `filter`, soonest expiry first, and the total.
+pub async fn list(
+    pool: &PgPool,
+    filter: &AssetFilter,
+    thresholds: ExpiryThresholds,
+    limit: i64,
+    offset: i64,
+) -> Result<(Vec<Asset>, i64), sqlx::Error> {
+    let mut q = query("SELECT * FROM ", thresholds);
+    push_filters(&mut q, filter);
+    q.push(" ORDER BY expires_on ASC NULLS LAST, vault_name, asset_type, name LIMIT ")
+        .push_bind(limit)
+        .push(" OFFSET ")
+        .push_bind(offset);
+    let rows = q.build_query_as::<Asset>().fetch_all(pool).await?;
+
+    let mut count = query("SELECT count(*) FROM ", thresholds);
+    push_filters(&mut count, filter);
+    let total: i64 = count.build_query_scalar().fetch_one(pool).await?;
+    Ok((rows, total))
+}
+
+/// One asset.
+pub async fn get(
+    pool: &PgPool,
+    id: Uuid,
+    thresholds: ExpiryThresholds,
+) -> Result<Option<Asset>, sqlx::Error> {
+    let mut q = query("SELECT * FROM ", thresholds);
+    q.push(" AND id = ").push_bind(id);
+    q.build_query_as::<Asset>().fetch_optional(pool).await
+}
+
+/// Live asset counts by type and status, for the vaults of one scan or for everything.
+pub async fn counts(
+    pool: &PgPool,
+    filter: &AssetFilter,
+    thresholds: ExpiryThresholds,
+) -> Result<Vec<(String, String, i64)>, sqlx::Error> {
+    let mut q = query("SELECT asset_type, status, count(*) FROM ", thresholds);
+    push_filters(&mut q, filter);
+    q.push(" GROUP BY asset_type, status");
+    q.build_query_as::<(String, String, i64)>().fetch_all(pool).await
+}

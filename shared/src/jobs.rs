@@ -1,0 +1,99 @@
+//! Job payloads and the Redis queues that carry them (apalis).
+//!
+//! Postgres is the truth: a job row is committed before its task is pushed here, and the task
+//! carries the row's id as its apalis task id. A lost push is recovered from the row.
+
+use std::time::Duration;
+
+use apalis::prelude::{TaskBuilder, TaskId, TaskSink};
+use apalis_redis::{Config as RedisConfig, RedisStorage};
+use redis::aio::ConnectionManager;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// Job kind of the scan job that enumerates subscriptions and vaults.
+pub const DISCOVER_VAULTS: &str = "discover_vaults";
+/// Job kind of the per-vault job that lists a vault's items.
+pub const SCAN_VAULT: &str = "scan_vault";
+
+/// Enumerate subscriptions and vaults for a scan, then fan out one job per vault.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DiscoverVaults {
+    pub job_id: Uuid,
+    pub scan_id: Uuid,
+}
+
+/// List the secrets, keys and certificates of one vault for a scan.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ScanVault {
+    pub job_id: Uuid,
+    pub scan_id: Uuid,
+    pub vault_id: Uuid,
+}
+
+/// The apalis storages of every queue, sharing one Redis connection.
+#[derive(Clone)]
+pub struct Queues {
+    pub discover_vaults: RedisStorage<DiscoverVaults>,
+    pub scan_vault: RedisStorage<ScanVault>,
+}
+
+/// A task could not be handed to Redis. The job row stays queued for the sweeper.
+#[derive(Debug, thiserror::Error)]
+#[error("could not enqueue job {job_id}: {message}")]
+pub struct EnqueueError {
+    pub job_id: Uuid,
+    pub message: String,
+}
+
+impl Queues {
+    /// Connects to Redis and names each queue under `prefix`.
+    pub async fn connect(redis_url: &str, prefix: &str) -> Result<Self, redis::RedisError> {
+        let conn = apalis_redis::connect(redis_url).await?;
+        Ok(Self::from_connection(conn, prefix))
+    }
+
+    /// Builds the storages over an existing connection.
+    pub fn from_connection(conn: ConnectionManager, prefix: &str) -> Self {
+        Self {
+            discover_vaults: RedisStorage::new(conn.clone())
+                .with_config(queue_config(prefix, DISCOVER_VAULTS)),
+            scan_vault: RedisStorage::new(conn).with_config(queue_config(prefix, SCAN_VAULT)),
+        }
+    }
+
+    /// Pushes a discover task whose apalis id is the job row's id.
+    pub async fn push_discover(&self, task: DiscoverVaults) -> Result<(), EnqueueError> {
+        let job_id = task.job_id;
+        push(self.discover_vaults.clone(), job_id, task).await
+    }
+
+    /// Pushes a vault task whose apalis id is the job row's id.
+    pub async fn push_scan_vault(&self, task: ScanVault) -> Result<(), EnqueueError> {
+        let job_id = task.job_id;
+        push(self.scan_vault.clone(), job_id, task).await
+    }
+}
+
+async fn push<T>(mut storage: RedisStorage<T>, job_id: Uuid, task: T) -> Result<(), EnqueueError>
+where
+    T: Serialize + serde::de::DeserializeOwned + Unpin + Send + Sync + 'static,
+{
+    let task = TaskBuilder::new(task).task_id(TaskId::from_string(job_id.to_string())).build();
+    storage
+        .push_task(task)
+        .await
+        .map_err(|e| EnqueueError { job_id, message: e.to_string() })
+}
+
+/// The storage settings of one queue. A short heartbeat keeps idle workers polling often and
+/// lets orphaned tasks come back within seconds instead of minutes; results are not kept in
+/// Redis (Postgres has them) and idempotency keys expire.
+pub fn queue_config(prefix: &str, kind: &str) -> RedisConfig {
+    RedisConfig::default()
+        .queue(format!("{prefix}:{kind}"))
+        .heartbeat_interval(Duration::from_secs(1))
+        .missed_heartbeats(10)
+        .persist_results(false)
+        .idempotency_ttl(Some(Duration::from_secs(24 * 3600)))
+}

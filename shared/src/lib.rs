@@ -1,0 +1,10 @@
+//! The library that the API and the worker share: configuration, domain types, database access
+//! (one module per aggregate), the Azure clients, the job payloads and queues, and error types.
+
+pub mod azure;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod jobs;
+pub mod secret;
