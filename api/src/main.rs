@@ -1,1 +1,55 @@
-fn main() {}
+//! `certifyclouds-api`: the HTTP API.
+
+use std::process::ExitCode;
+
+use shared::config::Config;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,sqlx=warn,azure_core=warn".into()),
+        )
+        .init();
+
+    let config = match Config::from_env() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("certifyclouds-api: configuration error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = async {
+        let addr = config.listen_addr;
+        let state = api::prepare(config).await?;
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| anyhow::anyhow!("binding LISTEN_ADDR {addr}: {e}"))?;
+        tracing::info!(listen.addr = %addr, "API listening");
+        api::serve(listener, state, shutdown_signal()).await
+    }
+    .await;
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "API stopped");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops the API");
+            let _ignored = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}

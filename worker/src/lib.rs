@@ -1,1 +1,129 @@
-//! placeholder
+//! The worker process: runs jobs from Redis (apalis) and reports their outcome to Postgres.
+//!
+//! Each process registers one apalis worker per queue under a name unique to the process, beats
+//! a heartbeat into Postgres for `/health`, and exits non-zero if every worker died, so its
+//! supervisor restarts it.
+
+pub mod jobs;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use apalis::prelude::{Monitor, WorkerBuilder, WorkerBuilderExt};
+use shared::azure::AzureClients;
+use shared::config::Config;
+use shared::db;
+use shared::jobs::Queues;
+use sqlx::PgPool;
+
+/// What every job handler needs, shared by the workers of one process.
+#[derive(Clone)]
+pub struct WorkerState {
+    pub pool: PgPool,
+    pub azure: Arc<AzureClients>,
+    pub queues: Queues,
+    /// The process's unique name, recorded on the jobs it runs.
+    pub name: Arc<str>,
+    /// Upper bound on one vault scan (`discoveryScanTimeout`).
+    pub vault_timeout: Duration,
+}
+
+/// How long a shutdown waits for in-flight jobs before giving up on them.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+const HEARTBEAT_EVERY: Duration = Duration::from_secs(5);
+
+/// A name no other worker process shares: role, host, pid and a random suffix.
+pub fn unique_name() -> String {
+    let host = std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "host".to_owned());
+    let suffix: u32 = rand::random::<u32>() % 0x10000;
+    format!("worker-{host}-{}-{suffix:04x}", std::process::id())
+}
+
+/// Connects to Postgres and Redis, runs migrations and builds the shared state.
+pub async fn prepare(config: &Config) -> anyhow::Result<WorkerState> {
+    let pool = db::connect(config.database_url.expose(), (config.worker_concurrency + 4) as u32)
+        .await
+        .context("connecting to Postgres (DATABASE_URL)")?;
+    db::migrate(&pool).await.context("running migrations")?;
+    let queues = Queues::connect(config.redis_url.expose(), &config.queue_prefix)
+        .await
+        .context("connecting to Redis (REDIS_URL)")?;
+    let azure = AzureClients::new(&config.azure).context("building the Azure clients")?;
+    Ok(WorkerState {
+        pool,
+        azure: Arc::new(azure),
+        queues,
+        name: unique_name().into(),
+        vault_timeout: Duration::from_secs(300),
+    })
+}
+
+/// Runs the workers until `shutdown` resolves, then lets in-flight jobs finish (bounded).
+/// Returns an error if every worker stopped on its own.
+pub async fn run(
+    state: WorkerState,
+    concurrency: usize,
+    shutdown: impl Future<Output = ()> + Send,
+) -> anyhow::Result<()> {
+    let heartbeat = tokio::spawn(beat(state.pool.clone(), state.name.clone()));
+    tracing::info!(worker.name = %state.name, concurrency, "worker started");
+
+    let discover_state = state.clone();
+    let scan_state = state.clone();
+    let monitor = Monitor::new()
+        .register(move |_| {
+            WorkerBuilder::new(format!("{}-{}", discover_state.name, shared::jobs::DISCOVER_VAULTS))
+                .backend(discover_state.queues.discover_vaults.clone())
+                .data(discover_state.clone())
+                .concurrency(2)
+                .build(jobs::discover_vaults::handle)
+        })
+        .register(move |_| {
+            WorkerBuilder::new(format!("{}-{}", scan_state.name, shared::jobs::SCAN_VAULT))
+                .backend(scan_state.queues.scan_vault.clone())
+                .data(scan_state.clone())
+                .concurrency(concurrency)
+                .build(jobs::scan_vault::handle)
+        })
+        .shutdown_timeout(SHUTDOWN_GRACE);
+
+    let ctx = monitor.context();
+    let running = monitor.run();
+    tokio::pin!(running);
+    let outcome = tokio::select! {
+        ended = &mut running => {
+            let detail = match ended {
+                Ok(()) => "every worker stopped".to_owned(),
+                Err(e) => e.to_string(),
+            };
+            Err(anyhow::anyhow!("worker process cannot continue: {detail}"))
+        }
+        () = shutdown => {
+            tracing::info!("shutting down; waiting for in-flight jobs");
+            if let Err(e) = ctx.shutdown() {
+                tracing::warn!(error = %e, "shutdown signal was not delivered to every worker");
+            }
+            running.await.map_err(|e| anyhow::anyhow!("shutdown: {e}"))
+        }
+    };
+
+    heartbeat.abort();
+    if let Err(e) = db::workers::forget(&state.pool, &state.name).await {
+        tracing::warn!(error = %e, "could not remove the worker heartbeat");
+    }
+    outcome
+}
+
+async fn beat(pool: PgPool, name: Arc<str>) {
+    let mut tick = tokio::time::interval(HEARTBEAT_EVERY);
+    loop {
+        tick.tick().await;
+        if let Err(e) = db::workers::beat(&pool, &name).await {
+            tracing::warn!(error = %e, "worker heartbeat failed");
+        }
+    }
+}

@@ -5,6 +5,7 @@ pub mod assets;
 pub mod jobs;
 pub mod scans;
 pub mod settings;
+pub mod subscriptions;
 pub mod tokens;
 pub mod users;
 pub mod vaults;

@@ -1,0 +1,119 @@
+//! The one API error type. Every failure, including malformed JSON, bad path or query values
+//! and unknown routes, answers `{"error": "<reason phrase>", "detail": "...", "code": "..."}`.
+//! Internal errors are logged once here, with the request id, and answered with a generic
+//! detail that carries the same id.
+
+use axum::Json;
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::request_id;
+
+/// An error the API answers with.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub detail: String,
+    /// The cause of an internal error, logged and never sent.
+    cause: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    error: &'a str,
+    detail: &'a str,
+    code: &'a str,
+}
+
+impl ApiError {
+    /// An error with a status, a machine code and a human detail.
+    pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
+        Self { status, code, detail: detail.into(), cause: None }
+    }
+
+    /// 400 for a field that failed validation; the detail names the field.
+    pub fn invalid(field: &str, why: impl std::fmt::Display) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "validation_error", format!("{field}: {why}"))
+    }
+
+    /// 404 for a missing resource.
+    pub fn not_found(what: impl std::fmt::Display) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", format!("{what} was not found"))
+    }
+
+    /// 401.
+    pub fn unauthorized(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", detail)
+    }
+
+    /// 403.
+    pub fn forbidden(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", detail)
+    }
+
+    /// 500 whose cause is logged, not sent.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        Self {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            code: "internal_error",
+            detail: String::new(),
+            cause: Some(cause.to_string()),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut detail = self.detail;
+        if let Some(cause) = &self.cause {
+            let id = request_id::current().unwrap_or_default();
+            tracing::error!(request.id = %id, error = %cause, "request failed");
+            detail = format!("an internal error occurred; quote request id {id} when reporting it");
+        }
+        let reason = self.status.canonical_reason().unwrap_or("Error");
+        let body = Body { error: reason, detail: &detail, code: self.code };
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(err: sqlx::Error) -> Self {
+        Self::internal(format!("database: {err}"))
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> Self {
+        let status = match &rejection {
+            JsonRejection::MissingJsonContentType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        let code = match &rejection {
+            JsonRejection::JsonSyntaxError(_) => "malformed_json",
+            JsonRejection::JsonDataError(_) => "validation_error",
+            JsonRejection::MissingJsonContentType(_) => "unsupported_media_type",
+            _ => "bad_request",
+        };
+        Self::new(status, code, rejection.body_text())
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(rejection: PathRejection) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_path", rejection.body_text())
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(rejection: QueryRejection) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_query", rejection.body_text())
+    }
+}
+
+/// The answer for a path no route matches.
+pub async fn unknown_route() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "unknown_route", "no such endpoint")
+}

@@ -1,0 +1,109 @@
+//! `/auth/*`: log in with a username and password, log out (revoking the token), who am I.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use shared::db;
+use shared::domain::Role;
+
+use crate::auth::{self, AuthUser, CSRF_COOKIE, SESSION_COOKIE};
+use crate::error::ApiError;
+use crate::extract::Json;
+use crate::state::AppState;
+
+/// The login body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    pub username: String,
+    pub password: String,
+}
+
+/// The login answer, named as the reference names it.
+#[derive(Debug, Serialize)]
+pub struct LoginResponse {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: u64,
+}
+
+/// `POST /auth/login`.
+pub async fn login(
+    State(state): State<AppState>,
+    Json(body): Json<LoginRequest>,
+) -> Result<Response, ApiError> {
+    if body.username.trim().is_empty() {
+        return Err(ApiError::invalid("username", "must not be empty"));
+    }
+    if body.password.is_empty() {
+        return Err(ApiError::invalid("password", "must not be empty"));
+    }
+    let rejected = || ApiError::unauthorized("the username or password is wrong");
+
+    let Some(user) = db::users::find_by_username(&state.pool, body.username.trim()).await? else {
+        // Spend the same time as a real check, so response times do not reveal usernames.
+        let _spent = auth::hash_password(body.password).await;
+        return Err(rejected());
+    };
+    if !auth::verify_password(body.password, user.password_hash.clone()).await? {
+        db::users::record_failed_login(&state.pool, user.id).await?;
+        return Err(rejected());
+    }
+    let role: Role = user.role.parse().map_err(|e| ApiError::internal(format!("role: {e}")))?;
+    let (token, _claims) = auth::issue(&state, user.id, &user.username, role)?;
+    db::users::record_login(&state.pool, user.id).await?;
+
+    let ttl = state.config.jwt_ttl.as_secs();
+    let csrf = uuid::Uuid::new_v4().simple().to_string();
+    let mut headers = HeaderMap::new();
+    for cookie in [
+        format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={ttl}"),
+        format!("{CSRF_COOKIE}={csrf}; Path=/; SameSite=Strict; Max-Age={ttl}"),
+    ] {
+        let value = HeaderValue::from_str(&cookie)
+            .map_err(|e| ApiError::internal(format!("cookie header: {e}")))?;
+        headers.append(header::SET_COOKIE, value);
+    }
+    let body = LoginResponse { access_token: token, token_type: "bearer", expires_in: ttl };
+    Ok((headers, Json(body)).into_response())
+}
+
+/// `POST /auth/logout`: revokes the token and clears the cookies.
+pub async fn logout(State(state): State<AppState>, user: AuthUser) -> Result<Response, ApiError> {
+    db::tokens::revoke(&state.pool, user.claims.jti, auth::expires_at(&user.claims)).await?;
+    let mut headers = HeaderMap::new();
+    for name in [SESSION_COOKIE, CSRF_COOKIE] {
+        let value = HeaderValue::from_str(&format!("{name}=; Path=/; Max-Age=0"))
+            .map_err(|e| ApiError::internal(format!("cookie header: {e}")))?;
+        headers.append(header::SET_COOKIE, value);
+    }
+    Ok((StatusCode::NO_CONTENT, headers).into_response())
+}
+
+/// The current user.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Me {
+    pub id: uuid::Uuid,
+    pub username: String,
+    pub email: Option<String>,
+    pub role: String,
+    pub last_login_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub token_expires_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// `GET /auth/me`.
+pub async fn me(State(state): State<AppState>, user: AuthUser) -> Result<Json<Me>, ApiError> {
+    let stored = db::users::find(&state.pool, user.claims.sub)
+        .await?
+        .ok_or_else(|| ApiError::unauthorized("the user no longer exists"))?;
+    Ok(Json(Me {
+        id: stored.id,
+        username: stored.username,
+        email: stored.email,
+        role: stored.role,
+        last_login_at: stored.last_login_at,
+        token_expires_at: auth::expires_at(&user.claims),
+    }))
+}

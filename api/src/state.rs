@@ -1,0 +1,19 @@
+//! The state every handler shares. Nothing here is per-replica: the API stays stateless.
+
+use std::sync::Arc;
+
+use redis::aio::ConnectionManager;
+use shared::azure::AzureClients;
+use shared::config::Config;
+use shared::jobs::Queues;
+use sqlx::PgPool;
+
+/// Shared handles: configuration, Postgres, Redis and the Azure clients.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub pool: PgPool,
+    pub redis: ConnectionManager,
+    pub queues: Queues,
+    pub azure: Arc<AzureClients>,
+}
