@@ -1,0 +1,64 @@
+//! Bad input gets a 4xx in the documented error shape, and nothing is written.
+
+use serde_json::json;
+
+use crate::harness::{Options, TestApp, error_code};
+
+#[tokio::test]
+async fn malformed_or_invalid_requests_get_400_with_the_error_shape() -> anyhow::Result<()> {
+    let app = TestApp::spawn_with(Options { without_worker: true, ..Default::default() }).await?;
+    let token = app.login().await?;
+
+    let response = app
+        .http
+        .post(format!("{}/api/assets/discovery/scan", app.api_url))
+        .bearer_auth(&token)
+        .header("content-type", "application/json")
+        .body("{\"mode\": ")
+        .send()
+        .await?;
+    assert_eq!(response.status(), 400);
+    assert_eq!(error_code(&response.json().await?), "malformed_json");
+
+    let (status, body) =
+        app.post(&token, "/api/assets/discovery/scan", &json!({"mode": "quick"})).await?;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(error_code(&body), "validation_error");
+    assert!(body["detail"].as_str().unwrap_or_default().starts_with("mode:"), "{body}");
+
+    let (status, body) = app
+        .post(&token, "/api/assets/discovery/scan", &json!({"subscriptions": ["production"]}))
+        .await?;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["detail"].as_str().unwrap_or_default().contains("subscriptions[0]"), "{body}");
+
+    for path in [
+        "/api/assets/discovery/assets?type=password",
+        "/api/assets/discovery/assets?status=fine",
+        "/api/assets/discovery/assets?limit=0",
+        "/api/assets/discovery/assets?limit=501",
+        "/api/assets/discovery/assets?offset=-1",
+        "/api/assets/discovery/assets?subscription=nope",
+        "/api/assets/discovery/scans?limit=ten",
+        "/api/assets/discovery/scan/not-a-uuid/status",
+        "/api/assets/discovery/assets/42",
+    ] {
+        let (status, body) = app.get(&token, path).await?;
+        assert_eq!(status, 400, "{path}: {body}");
+        error_code(&body);
+    }
+
+    let (status, body) = app.get(&token, "/api/nothing-here").await?;
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(error_code(&body), "unknown_route");
+    let (status, body) = app
+        .get(&token, "/api/assets/discovery/scan/6f1c0f8e-0000-4000-8000-000000000009/status")
+        .await?;
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(error_code(&body), "not_found");
+
+    let (_, scans) = app.get(&token, "/api/assets/discovery/scans").await?;
+    assert_eq!(scans["total"], 0, "a refused request must not record a scan: {scans}");
+
+    app.finish().await
+}

@@ -1,0 +1,286 @@
+//! `TestApp`: a cloudsim, a migrated database of its own, an API bound on port 0 and, when
+//! asked, an in-process worker; plus helpers to call the API as a logged-in user.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use serde_json::Value;
+use shared::config::Config;
+use uuid::Uuid;
+
+pub const ADMIN_PASSWORD: &str = "correct horse battery staple";
+const ADMIN_DB_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+const REDIS_URL: &str = "redis://127.0.0.1:6379";
+
+/// A running cloudsim process, killed on drop.
+pub struct Cloudsim {
+    child: Child,
+    pub url: String,
+    pub env: HashMap<String, String>,
+    pub http: reqwest::Client,
+    _dir: TempDir,
+}
+
+impl Drop for Cloudsim {
+    fn drop(&mut self) {
+        if let Err(e) = self.child.kill() {
+            eprintln!("cloudsim was already gone: {e}");
+        }
+        let _reaped = self.child.wait();
+    }
+}
+
+/// A folder removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> anyhow::Result<Self> {
+        let path = std::env::temp_dir().join(format!("cc-{tag}-{}", Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&path)?;
+        Ok(Self(path))
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if let Err(e) = std::fs::remove_dir_all(&self.0) {
+            eprintln!("could not remove {}: {e}", self.0.display());
+        }
+    }
+}
+
+fn cloudsim_binary() -> anyhow::Result<PathBuf> {
+    if let Ok(path) = std::env::var("CLOUDSIM_BIN") {
+        return Ok(PathBuf::from(path));
+    }
+    // Test binaries live in target/<profile>/deps; cargo builds cloudsim's binary into
+    // target/<profile> because the cloudsim crate has integration tests of its own.
+    let exe = std::env::current_exe()?;
+    let profile_dir = exe.parent().and_then(|d| d.parent()).context("test binary path")?;
+    let path = profile_dir.join("cloudsim");
+    if !path.is_file() {
+        bail!("{} is missing: run the workspace tests (cargo test --workspace)", path.display());
+    }
+    Ok(path)
+}
+
+impl Cloudsim {
+    /// Starts cloudsim on a free port with the given scenario (or the embedded default) and
+    /// waits for its ready line.
+    pub fn start(scenario: Option<&str>) -> anyhow::Result<Self> {
+        let dir = TempDir::new("sim")?;
+        let mut command = Command::new(cloudsim_binary()?);
+        command
+            .args(["serve", "--listen", "127.0.0.1:0", "--state-dir"])
+            .arg(&dir.0)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        if let Some(json) = scenario {
+            let file = dir.0.join("scenario.json");
+            std::fs::write(&file, json)?;
+            command.arg("--scenario").arg(file);
+        }
+        let mut child = command.spawn().context("starting cloudsim")?;
+        let stdout = child.stdout.take().context("cloudsim stdout")?;
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line)?;
+        let Some(url) = line.trim().strip_prefix("cloudsim ready ") else {
+            let _killed = child.kill();
+            bail!("cloudsim did not become ready: {line:?}");
+        };
+
+        let env: HashMap<String, String> = std::fs::read_to_string(dir.0.join("cloud.env"))?
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        let ca = std::fs::read(env.get("AZURE_CA_BUNDLE").context("CA bundle")?)?;
+        let http = reqwest::Client::builder()
+            .tls_certs_merge(reqwest::Certificate::from_pem_bundle(&ca)?)
+            .build()?;
+        Ok(Self { child, url: url.to_owned(), env, http, _dir: dir })
+    }
+
+    /// `GET /_sim/stats`.
+    pub async fn stats(&self) -> anyhow::Result<Value> {
+        Ok(self.http.get(format!("{}/_sim/stats", self.url)).send().await?.json().await?)
+    }
+}
+
+/// The product under test.
+pub struct TestApp {
+    pub api_url: String,
+    pub http: reqwest::Client,
+    pub cloudsim: Cloudsim,
+    pub config: Config,
+    pub database: String,
+    pub pool: sqlx::PgPool,
+    worker_stop: Option<tokio::sync::oneshot::Sender<()>>,
+    worker_task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+/// How a test wants its app.
+#[derive(Default)]
+pub struct Options<'a> {
+    pub scenario: Option<&'a str>,
+    pub without_worker: bool,
+    pub extra_env: Vec<(&'a str, String)>,
+}
+
+impl TestApp {
+    /// An app with a worker and the default scenario.
+    pub async fn spawn() -> anyhow::Result<Self> {
+        Self::spawn_with(Options::default()).await
+    }
+
+    /// An app as `options` describe.
+    pub async fn spawn_with(options: Options<'_>) -> anyhow::Result<Self> {
+        let cloudsim = Cloudsim::start(options.scenario)?;
+
+        let database = format!("cc_test_{}", Uuid::new_v4().simple());
+        let admin = sqlx::PgPool::connect(ADMIN_DB_URL).await.context("Postgres for tests")?;
+        // The name is generated from a UUID above, never from input.
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {database}"))).execute(&admin).await?;
+        admin.close().await;
+        let database_url = format!("postgres://postgres@127.0.0.1:5432/{database}");
+
+        let mut vars: HashMap<String, String> = cloudsim.env.clone();
+        vars.insert("DATABASE_URL".into(), database_url.clone());
+        vars.insert("REDIS_URL".into(), REDIS_URL.into());
+        vars.insert("QUEUE_PREFIX".into(), format!("cctest:{}", Uuid::new_v4().simple()));
+        vars.insert("SECRET_KEY".into(), "test-secret-key-that-is-long-enough-0123".into());
+        vars.insert("ADMIN_PASSWORD".into(), ADMIN_PASSWORD.into());
+        vars.insert("WORKER_CONCURRENCY".into(), "4".into());
+        for (k, v) in options.extra_env {
+            vars.insert(k.to_owned(), v);
+        }
+        let config = Config::from_lookup(|k| vars.get(k).cloned())?;
+
+        let state = api::prepare(config.clone()).await?;
+        let pool = state.pool.clone();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let api_url = format!("http://{}", listener.local_addr()?);
+        tokio::spawn(api::serve(listener, state, std::future::pending()));
+
+        let mut app = Self {
+            api_url,
+            http: reqwest::Client::new(),
+            cloudsim,
+            config,
+            database,
+            pool,
+            worker_stop: None,
+            worker_task: None,
+        };
+        if !options.without_worker {
+            app.start_worker().await?;
+        }
+        Ok(app)
+    }
+
+    /// Starts an in-process worker.
+    pub async fn start_worker(&mut self) -> anyhow::Result<()> {
+        let state = worker::prepare(&self.config).await?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(worker::run(state, self.config.worker_concurrency, async move {
+            let _signal = stopped.await;
+        }));
+        self.worker_stop = Some(stop);
+        self.worker_task = Some(task);
+        Ok(())
+    }
+
+    /// Stops the worker and drops the test database.
+    pub async fn finish(mut self) -> anyhow::Result<()> {
+        if let Some(stop) = self.worker_stop.take() {
+            let _sent = stop.send(());
+        }
+        if let Some(task) = self.worker_task.take() {
+            tokio::time::timeout(Duration::from_secs(40), task).await???;
+        }
+        self.pool.close().await;
+        let admin = sqlx::PgPool::connect(ADMIN_DB_URL).await?;
+        sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.database)))
+            .execute(&admin)
+            .await?;
+        Ok(())
+    }
+
+    /// Logs in as the bootstrap admin and returns the bearer token.
+    pub async fn login(&self) -> anyhow::Result<String> {
+        let response = self
+            .http
+            .post(format!("{}/auth/login", self.api_url))
+            .json(&serde_json::json!({"username": "admin", "password": ADMIN_PASSWORD}))
+            .send()
+            .await?;
+        if response.status() != 200 {
+            bail!("login failed: {} {}", response.status(), response.text().await?);
+        }
+        let body: Value = response.json().await?;
+        Ok(body["access_token"].as_str().context("access_token")?.to_owned())
+    }
+
+    /// GET with a token; returns the status and the JSON body.
+    pub async fn get(&self, token: &str, path: &str) -> anyhow::Result<(u16, Value)> {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.api_url))
+            .bearer_auth(token)
+            .send()
+            .await?;
+        let status = response.status().as_u16();
+        Ok((status, response.json().await.unwrap_or(Value::Null)))
+    }
+
+    /// POST JSON with a token; returns the status and the JSON body.
+    pub async fn post(&self, token: &str, path: &str, body: &Value) -> anyhow::Result<(u16, Value)> {
+        let response = self
+            .http
+            .post(format!("{}{path}", self.api_url))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await?;
+        let status = response.status().as_u16();
+        Ok((status, response.json().await.unwrap_or(Value::Null)))
+    }
+
+    /// Starts a scan and polls its status until it stops changing.
+    pub async fn scan_to_end(&self, token: &str, body: &Value) -> anyhow::Result<Value> {
+        let (status, accepted) = self.post(token, "/api/assets/discovery/scan", body).await?;
+        if status != 202 {
+            bail!("scan was not accepted: {status} {accepted}");
+        }
+        let scan_id = accepted["scanId"].as_str().context("scanId")?.to_owned();
+        self.wait_for_scan(token, &scan_id).await
+    }
+
+    /// Polls a scan's status endpoint until the scan is terminal (at most two minutes).
+    pub async fn wait_for_scan(&self, token: &str, scan_id: &str) -> anyhow::Result<Value> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+        loop {
+            let (_, status) =
+                self.get(token, &format!("/api/assets/discovery/scan/{scan_id}/status")).await?;
+            let state = status["status"].as_str().unwrap_or_default();
+            if !matches!(state, "queued" | "running") {
+                return Ok(status);
+            }
+            if tokio::time::Instant::now() > deadline {
+                bail!("scan {scan_id} did not finish: {status}");
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+/// Asserts the documented error shape and returns the body's `code`.
+pub fn error_code(body: &Value) -> String {
+    assert!(body["error"].is_string(), "no error phrase in {body}");
+    assert!(body["detail"].is_string(), "no detail in {body}");
+    body["code"].as_str().unwrap_or_else(|| panic!("no code in {body}")).to_owned()
+}

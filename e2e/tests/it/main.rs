@@ -1,0 +1,8 @@
+//! One integration-test binary for the whole product: the API and a worker run in-process,
+//! against the machine's Postgres and Redis (a fresh database and Redis key prefix per test)
+//! and a cloudsim process per test that plays Azure over HTTPS.
+
+mod auth;
+mod bad_input;
+mod harness;
+mod scan;
