@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# The main job on one machine: builds the release binaries, starts cloudsim (the demo Azure
+# tenant), the API and a worker against the local Postgres and Redis, logs in, runs the first
+# scan, and prints the URL and the admin login.
+#
+#   scripts/demo.sh         start (or restart) the demo
+#   scripts/demo.sh stop    stop what the demo started
+#
+# Environment: DEMO_PORT (API, default 8080), DEMO_SIM_PORT (cloudsim, default 8443),
+# DEMO_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/certifyclouds),
+# DEMO_REDIS_URL (default redis://127.0.0.1:6379), CARGO_TARGET_DIR.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+state="$root/.state"
+pids="$state/pids"
+mkdir -p "$state/logs"
+
+stop() {
+  if [ -f "$pids" ]; then
+    while read -r pid; do
+      kill "$pid" 2>/dev/null || true
+    done < "$pids"
+    rm -f "$pids"
+    echo "demo stopped"
+  fi
+}
+
+if [ "${1:-}" = "stop" ]; then
+  stop
+  exit 0
+fi
+stop
+
+api_port=${DEMO_PORT:-8080}
+sim_port=${DEMO_SIM_PORT:-8443}
+database_url=${DEMO_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/certifyclouds}
+redis_url=${DEMO_REDIS_URL:-redis://127.0.0.1:6379}
+target=${CARGO_TARGET_DIR:-$root/target}
+
+echo "==> building release binaries (the first build takes several minutes)"
+(cd "$root" && cargo build --release --locked -p cloudsim -p certifyclouds-api -p certifyclouds-worker)
+bin="$target/release"
+
+echo "==> checking Postgres and Redis"
+db_name=${database_url##*/}
+admin_url=${database_url%/*}/postgres
+if ! psql "$admin_url" -Atqc "SELECT 1" >/dev/null 2>&1; then
+  echo "Postgres does not answer at ${database_url%/*}; start it first" >&2
+  exit 1
+fi
+if [ "$(psql "$admin_url" -Atqc "SELECT 1 FROM pg_database WHERE datname = '$db_name'")" != "1" ]; then
+  psql "$admin_url" -qc "CREATE DATABASE \"$db_name\"" >/dev/null
+fi
+if ! (exec 3<>"/dev/tcp/127.0.0.1/${redis_url##*:}") 2>/dev/null; then
+  echo "Redis does not answer at $redis_url; start it first" >&2
+  exit 1
+fi
+
+echo "==> starting cloudsim on https://127.0.0.1:$sim_port"
+rm -f "$state/cloud.env"
+"$bin/cloudsim" serve --listen "127.0.0.1:$sim_port" --state-dir "$state/cloudsim" \
+  > "$state/logs/cloudsim.out" 2> "$state/logs/cloudsim.log" &
+echo $! >> "$pids"
+for _ in $(seq 1 100); do
+  grep -q "cloudsim ready" "$state/logs/cloudsim.out" 2>/dev/null && break
+  sleep 0.1
+done
+grep -q "cloudsim ready" "$state/logs/cloudsim.out" || { cat "$state/logs/cloudsim.log" >&2; exit 1; }
+
+# Secrets of this demo installation, made once and kept in .state/.
+[ -f "$state/secret_key" ] || head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$state/secret_key"
+[ -f "$state/admin_password" ] || head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$state/admin_password"
+
+set -a
+# shellcheck disable=SC1091
+. "$state/cloudsim/cloud.env"
+DATABASE_URL=$database_url
+REDIS_URL=$redis_url
+LISTEN_ADDR=127.0.0.1:$api_port
+SECRET_KEY=$(cat "$state/secret_key")
+ADMIN_USERNAME=admin
+ADMIN_PASSWORD=$(cat "$state/admin_password")
+set +a
+
+echo "==> starting the API on http://127.0.0.1:$api_port and a worker"
+"$bin/certifyclouds-api" > "$state/logs/api.log" 2>&1 &
+echo $! >> "$pids"
+"$bin/certifyclouds-worker" > "$state/logs/worker.log" 2>&1 &
+echo $! >> "$pids"
+
+api="http://127.0.0.1:$api_port"
+for _ in $(seq 1 150); do
+  curl -sf "$api/health" >/dev/null 2>&1 && break
+  sleep 0.2
+done
+curl -sf "$api/health" >/dev/null || { tail -20 "$state/logs/api.log" >&2; exit 1; }
+
+json() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
+
+token=$(curl -sf "$api/auth/login" -H 'content-type: application/json' \
+  -d "{\"username\":\"admin\",\"password\":\"$ADMIN_PASSWORD\"}" | json 'd["access_token"]')
+scan=$(curl -sf "$api/api/assets/discovery/scan" -H "authorization: Bearer $token" \
+  -H 'content-type: application/json' -d '{"mode":"full"}' | json 'd["scanId"]')
+echo "==> scan $scan started"
+status=queued
+for _ in $(seq 1 600); do
+  body=$(curl -sf "$api/api/assets/discovery/scan/$scan/status" -H "authorization: Bearer $token")
+  status=$(echo "$body" | json 'd["status"]')
+  case "$status" in queued|running) sleep 0.5 ;; *) break ;; esac
+done
+echo "$body" | json '"    status %s: %s of %s vaults, %s items" % (d["status"], d["progress"]["vaultsDone"], d["progress"]["vaultsTotal"], d["progress"]["itemsFound"])'
+curl -sf "$api/api/assets/discovery/scan/$scan/results" -H "authorization: Bearer $token" \
+  | json '"    by type %s\n    by status %s" % (d["byType"], d["byStatus"])'
+echo "    cloudsim ground truth: $(curl -sf --cacert "$AZURE_CA_BUNDLE" "$CLOUDSIM_URL/_sim/stats")"
+
+cat <<DONE
+
+CertifyClouds is running.
+  API:       $api   (try: curl $api/health)
+  login:     admin / $ADMIN_PASSWORD
+  token:     curl -s $api/auth/login -H 'content-type: application/json' \\
+               -d '{"username":"admin","password":"$ADMIN_PASSWORD"}'
+  logs:      $state/logs/
+  stop:      scripts/demo.sh stop
+DONE
