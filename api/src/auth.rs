@@ -3,8 +3,8 @@
 //! HttpOnly session cookie the login sets for the dashboard; with the cookie, mutations must
 //! also carry the CSRF token (double submit: `x-csrf-token` header equal to the CSRF cookie).
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{Method, header};
@@ -34,7 +34,12 @@ pub struct Claims {
 }
 
 /// Signs a token for a user.
-pub fn issue(state: &AppState, user_id: Uuid, name: &str, role: Role) -> Result<(String, Claims), ApiError> {
+pub fn issue(
+    state: &AppState,
+    user_id: Uuid,
+    name: &str,
+    role: Role,
+) -> Result<(String, Claims), ApiError> {
     let now = Utc::now().timestamp();
     let claims = Claims {
         sub: user_id,
@@ -86,7 +91,9 @@ pub async fn verify_password(password: String, hash: String) -> Result<bool, Api
     tokio::task::spawn_blocking(move || {
         let parsed = PasswordHash::new(&hash)
             .map_err(|e| ApiError::internal(format!("stored hash: {e}")))?;
-        Ok(Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+        Ok(Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok())
     })
     .await
     .map_err(|e| ApiError::internal(format!("verify task: {e}")))?
@@ -152,14 +159,19 @@ impl FromRequestParts<AppState> for AuthUser {
         let claims = verify(state, &token)?;
 
         if from_cookie && !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS) {
-            let sent = parts.headers.get("x-csrf-token").and_then(|v| v.to_str().ok());
+            let sent = parts
+                .headers
+                .get("x-csrf-token")
+                .and_then(|v| v.to_str().ok());
             let expected = cookie(parts, CSRF_COOKIE);
             if sent.is_none() || sent != expected {
                 return Err(ApiError::forbidden("the CSRF token is missing or wrong"));
             }
         }
         if shared::db::tokens::is_revoked(&state.pool, claims.jti).await? {
-            return Err(ApiError::unauthorized("the token was revoked; log in again"));
+            return Err(ApiError::unauthorized(
+                "the token was revoked; log in again",
+            ));
         }
         Ok(Self { claims })
     }

@@ -39,7 +39,13 @@ pub async fn prepare(config: Config) -> anyhow::Result<AppState> {
     let queues = Queues::from_connection(redis.clone(), &config.queue_prefix);
     let azure = AzureClients::new(&config.azure).context("building the Azure clients")?;
 
-    let state = AppState { config: Arc::new(config), pool, redis, queues, azure: Arc::new(azure) };
+    let state = AppState {
+        config: Arc::new(config),
+        pool,
+        redis,
+        queues,
+        azure: Arc::new(azure),
+    };
     bootstrap_admin(&state).await?;
     Ok(state)
 }
@@ -48,14 +54,20 @@ pub async fn prepare(config: Config) -> anyhow::Result<AppState> {
 /// random password is generated and printed once, on standard output, never logged.
 async fn bootstrap_admin(state: &AppState) -> anyhow::Result<()> {
     let username = &state.config.admin_username;
-    if db::users::find_by_username(&state.pool, username).await?.is_some() {
+    if db::users::find_by_username(&state.pool, username)
+        .await?
+        .is_some()
+    {
         return Ok(());
     }
     let (password, generated) = match &state.config.admin_password {
         Some(p) => (p.expose().to_owned(), false),
         None => {
             let bytes: [u8; 18] = rand::random();
-            (bytes.iter().map(|b| format!("{b:02x}")).collect::<String>(), true)
+            (
+                bytes.iter().map(|b| format!("{b:02x}")).collect::<String>(),
+                true,
+            )
         }
     };
     let hash = auth::hash_password(password.clone())
@@ -75,14 +87,24 @@ pub fn app(state: AppState) -> Router {
         ("x-content-type-options", "nosniff"),
         ("x-frame-options", "DENY"),
         ("referrer-policy", "no-referrer"),
-        ("content-security-policy", "default-src 'self'; frame-ancestors 'none'"),
-        ("strict-transport-security", "max-age=31536000; includeSubDomains"),
+        (
+            "content-security-policy",
+            "default-src 'self'; frame-ancestors 'none'",
+        ),
+        (
+            "strict-transport-security",
+            "max-age=31536000; includeSubDomains",
+        ),
         ("cache-control", "no-store"),
     ];
     let mut router = routes::router()
         .fallback(error::unknown_route)
         .method_not_allowed_fallback(|| async {
-            ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this endpoint does not accept that method")
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this endpoint does not accept that method",
+            )
         })
         .with_state(state);
     for (name, value) in security_headers {
@@ -100,5 +122,8 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await.context("serving")
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+        .context("serving")
 }

@@ -34,10 +34,15 @@ pub async fn layer(request: Request, next: Next) -> Response {
         http.route = %route);
     let started = std::time::Instant::now();
 
-    let mut response = REQUEST_ID.scope(id.clone(), next.run(request).instrument(span.clone())).await;
+    let mut response = REQUEST_ID
+        .scope(id.clone(), next.run(request).instrument(span.clone()))
+        .await;
     span.in_scope(|| {
-        tracing::info!(http.status = response.status().as_u16(),
-            latency_ms = started.elapsed().as_millis() as u64, "request served");
+        tracing::info!(
+            http.status = response.status().as_u16(),
+            latency_ms = started.elapsed().as_millis() as u64,
+            "request served"
+        );
     });
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert("x-request-id", value);

@@ -59,9 +59,19 @@ pub struct AzureConfig {
 /// The credential the product holds, chosen in the order DESIGN.md gives.
 #[derive(Debug, Clone)]
 pub enum CredentialSource {
-    WorkloadIdentity { tenant_id: String, client_id: String, token_file: PathBuf },
-    ClientSecret { tenant_id: String, client_id: String, client_secret: Secret },
-    ManagedIdentity { client_id: Option<String> },
+    WorkloadIdentity {
+        tenant_id: String,
+        client_id: String,
+        token_file: PathBuf,
+    },
+    ClientSecret {
+        tenant_id: String,
+        client_id: String,
+        client_secret: Secret,
+    },
+    ManagedIdentity {
+        client_id: Option<String>,
+    },
     /// Nothing configured: the API still serves, scans fail with a clear error.
     None,
 }
@@ -79,7 +89,10 @@ impl Config {
         let database_url = get("DATABASE_URL").ok_or(ConfigError::Missing("DATABASE_URL"))?;
         let redis_url = get("REDIS_URL").ok_or(ConfigError::Missing("REDIS_URL"))?;
         if !redis_url.starts_with("redis://") && !redis_url.starts_with("rediss://") {
-            return Err(ConfigError::invalid("REDIS_URL", "must start with redis:// or rediss://"));
+            return Err(ConfigError::invalid(
+                "REDIS_URL",
+                "must start with redis:// or rediss://",
+            ));
         }
 
         let listen_addr = get("LISTEN_ADDR")
@@ -99,7 +112,10 @@ impl Config {
         let jwt_ttl = Duration::from_secs(parse_u64(&get, "JWT_TTL_SECONDS", 8 * 3600)?);
         let worker_concurrency = parse_u64(&get, "WORKER_CONCURRENCY", 8)? as usize;
         if worker_concurrency == 0 {
-            return Err(ConfigError::invalid("WORKER_CONCURRENCY", "must be at least 1"));
+            return Err(ConfigError::invalid(
+                "WORKER_CONCURRENCY",
+                "must be at least 1",
+            ));
         }
 
         Ok(Self {
@@ -120,7 +136,11 @@ impl Config {
 
 impl AzureConfig {
     fn from_lookup(get: &impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let cloud = match get("AZURE_CLOUD").as_deref().map(str::to_ascii_lowercase).as_deref() {
+        let cloud = match get("AZURE_CLOUD")
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
             None | Some("public") | Some("azurepublic") => CloudKind::Public,
             Some("china") | Some("azurechina") => CloudKind::China,
             Some("usgov") | Some("usgovernment") | Some("azuregovernment") => {
@@ -247,7 +267,9 @@ fn parse_u64(
 ) -> Result<u64, ConfigError> {
     match get(name) {
         None => Ok(default),
-        Some(v) => v.parse().map_err(|_| ConfigError::invalid(name, "must be a whole number")),
+        Some(v) => v
+            .parse()
+            .map_err(|_| ConfigError::invalid(name, "must be a whole number")),
     }
 }
 
@@ -266,8 +288,10 @@ mod tests {
     use super::*;
 
     fn lookup(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: HashMap<String, String> =
-            pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
         move |k| map.get(k).cloned()
     }
 

@@ -79,11 +79,13 @@ async fn push<T>(mut storage: RedisStorage<T>, job_id: Uuid, task: T) -> Result<
 where
     T: Serialize + serde::de::DeserializeOwned + Unpin + Send + Sync + 'static,
 {
-    let task = TaskBuilder::new(task).task_id(TaskId::from_string(job_id.to_string())).build();
-    storage
-        .push_task(task)
-        .await
-        .map_err(|e| EnqueueError { job_id, message: e.to_string() })
+    let task = TaskBuilder::new(task)
+        .task_id(TaskId::from_string(job_id.to_string()))
+        .build();
+    storage.push_task(task).await.map_err(|e| EnqueueError {
+        job_id,
+        message: e.to_string(),
+    })
 }
 
 /// The storage settings of one queue. A short heartbeat keeps idle workers polling often and

@@ -45,9 +45,12 @@ pub fn unique_name() -> String {
 
 /// Connects to Postgres and Redis, runs migrations and builds the shared state.
 pub async fn prepare(config: &Config) -> anyhow::Result<WorkerState> {
-    let pool = db::connect(config.database_url.expose(), (config.worker_concurrency + 4) as u32)
-        .await
-        .context("connecting to Postgres (DATABASE_URL)")?;
+    let pool = db::connect(
+        config.database_url.expose(),
+        (config.worker_concurrency + 4) as u32,
+    )
+    .await
+    .context("connecting to Postgres (DATABASE_URL)")?;
     db::migrate(&pool).await.context("running migrations")?;
     let queues = Queues::connect(config.redis_url.expose(), &config.queue_prefix)
         .await
@@ -76,11 +79,15 @@ pub async fn run(
     let scan_state = state.clone();
     let monitor = Monitor::new()
         .register(move |_| {
-            WorkerBuilder::new(format!("{}-{}", discover_state.name, shared::jobs::DISCOVER_VAULTS))
-                .backend(discover_state.queues.discover_vaults.clone())
-                .data(discover_state.clone())
-                .concurrency(2)
-                .build(jobs::discover_vaults::handle)
+            WorkerBuilder::new(format!(
+                "{}-{}",
+                discover_state.name,
+                shared::jobs::DISCOVER_VAULTS
+            ))
+            .backend(discover_state.queues.discover_vaults.clone())
+            .data(discover_state.clone())
+            .concurrency(2)
+            .build(jobs::discover_vaults::handle)
         })
         .register(move |_| {
             WorkerBuilder::new(format!("{}-{}", scan_state.name, shared::jobs::SCAN_VAULT))

@@ -45,7 +45,9 @@ pub async fn start_scan(
     let body = body.unwrap_or_default();
     let mode = match body.mode.as_deref() {
         None => ScanMode::Full,
-        Some(m) => m.parse::<ScanMode>().map_err(|e| ApiError::invalid("mode", e))?,
+        Some(m) => m
+            .parse::<ScanMode>()
+            .map_err(|e| ApiError::invalid("mode", e))?,
     };
     let subscriptions = match body.subscriptions {
         None => None,
@@ -82,16 +84,37 @@ pub async fn start_scan(
             format!("scan {active} is still active; wait for it or request mode \"force\""),
         ));
     }
-    db::scans::insert(&mut tx, scan_id, mode, Some(user.name()), subscriptions.as_deref()).await?;
-    db::jobs::insert(&mut tx, job_id, DISCOVER_VAULTS, &scan_id.to_string(), Some(scan_id), &payload)
-        .await?;
+    db::scans::insert(
+        &mut tx,
+        scan_id,
+        mode,
+        Some(user.name()),
+        subscriptions.as_deref(),
+    )
+    .await?;
+    db::jobs::insert(
+        &mut tx,
+        job_id,
+        DISCOVER_VAULTS,
+        &scan_id.to_string(),
+        Some(scan_id),
+        &payload,
+    )
+    .await?;
     tx.commit().await?;
 
     if let Err(e) = state.queues.push_discover(task).await {
         // The rows are committed: the worker's sweeper re-pushes queued jobs.
         tracing::warn!(error = %e, scan.id = %scan_id, "scan recorded but not yet enqueued");
     }
-    Ok((StatusCode::ACCEPTED, Json(ScanAccepted { scan_id, status: "queued", mode })))
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(ScanAccepted {
+            scan_id,
+            status: "queued",
+            mode,
+        }),
+    ))
 }
 
 /// Progress of a scan.
@@ -134,7 +157,9 @@ pub struct ScanStatusBody {
 }
 
 async fn load_scan(state: &AppState, scan_id: Uuid) -> Result<db::scans::Scan, ApiError> {
-    db::scans::get(&state.pool, scan_id).await?.ok_or_else(|| ApiError::not_found(format!("scan {scan_id}")))
+    db::scans::get(&state.pool, scan_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("scan {scan_id}")))
 }
 
 fn status_body(scan: db::scans::Scan, errors: Vec<VaultError>) -> ScanStatusBody {
@@ -235,7 +260,10 @@ pub async fn scan_results(
     }
 
     let thresholds = db::settings::expiry_thresholds(&state.pool).await?;
-    let filter = AssetFilter { scan_id: Some(scan_id), ..Default::default() };
+    let filter = AssetFilter {
+        scan_id: Some(scan_id),
+        ..Default::default()
+    };
     let mut by_status: BTreeMap<&'static str, i64> =
         AssetStatus::ALL.iter().map(|s| (s.as_str(), 0)).collect();
     for (_type, status, n) in db::assets::counts(&state.pool, &filter, thresholds).await? {
@@ -308,7 +336,12 @@ pub async fn scan_jobs(
             finished_at: j.finished_at,
         })
         .collect();
-    Ok(Json(Page { items, total, limit, offset }))
+    Ok(Json(Page {
+        items,
+        total,
+        limit,
+        offset,
+    }))
 }
 
 /// `GET /scans`.
@@ -319,8 +352,16 @@ pub async fn list_scans(
 ) -> Result<Json<Page<ScanStatusBody>>, ApiError> {
     let (limit, offset) = paging.validate()?;
     let (scans, total) = db::scans::list(&state.pool, limit, offset).await?;
-    let items = scans.into_iter().map(|s| status_body(s, Vec::new())).collect();
-    Ok(Json(Page { items, total, limit, offset }))
+    let items = scans
+        .into_iter()
+        .map(|s| status_body(s, Vec::new()))
+        .collect();
+    Ok(Json(Page {
+        items,
+        total,
+        limit,
+        offset,
+    }))
 }
 
 /// Filters of `GET /assets`.
@@ -386,7 +427,11 @@ pub async fn list_assets(
     _user: AuthUser,
     Query(query): Query<AssetQuery>,
 ) -> Result<Json<Page<AssetSummary>>, ApiError> {
-    let (limit, offset) = Paging { limit: query.limit, offset: query.offset }.validate()?;
+    let (limit, offset) = Paging {
+        limit: query.limit,
+        offset: query.offset,
+    }
+    .validate()?;
     let subscription = query
         .subscription
         .as_deref()
@@ -402,7 +447,12 @@ pub async fn list_assets(
     let thresholds = db::settings::expiry_thresholds(&state.pool).await?;
     let (assets, total) = db::assets::list(&state.pool, &filter, thresholds, limit, offset).await?;
     let items = assets.iter().map(AssetSummary::from).collect();
-    Ok(Json(Page { items, total, limit, offset }))
+    Ok(Json(Page {
+        items,
+        total,
+        limit,
+        offset,
+    }))
 }
 
 /// Every metadata field of one asset.
@@ -499,14 +549,23 @@ pub async fn list_vaults(
     _user: AuthUser,
     Query(query): Query<VaultQuery>,
 ) -> Result<Json<Page<VaultBody>>, ApiError> {
-    let (limit, offset) = Paging { limit: query.limit, offset: query.offset }.validate()?;
+    let (limit, offset) = Paging {
+        limit: query.limit,
+        offset: query.offset,
+    }
+    .validate()?;
     let subscription = query
         .subscription
         .as_deref()
         .map(|s| SubscriptionId::parse(s).map_err(|e| ApiError::invalid("subscription", e)))
         .transpose()?;
-    let (vaults, total) =
-        db::vaults::list(&state.pool, subscription.as_ref().map(|s| s.as_str()), limit, offset).await?;
+    let (vaults, total) = db::vaults::list(
+        &state.pool,
+        subscription.as_ref().map(|s| s.as_str()),
+        limit,
+        offset,
+    )
+    .await?;
     let items = vaults
         .into_iter()
         .map(|v| VaultBody {
@@ -532,5 +591,10 @@ pub async fn list_vaults(
             last_scan_id: v.last_scan_id,
         })
         .collect();
-    Ok(Json(Page { items, total, limit, offset }))
+    Ok(Json(Page {
+        items,
+        total,
+        limit,
+        offset,
+    }))
 }

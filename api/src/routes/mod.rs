@@ -30,12 +30,28 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/health", Access::Public),
     ("GET", "/identity", Access::User),
     ("POST", "/api/assets/discovery/scan", Access::User),
-    ("GET", "/api/assets/discovery/scan/{scan_id}/status", Access::User),
-    ("GET", "/api/assets/discovery/scan/{scan_id}/results", Access::User),
-    ("GET", "/api/assets/discovery/scan/{scan_id}/jobs", Access::User),
+    (
+        "GET",
+        "/api/assets/discovery/scan/{scan_id}/status",
+        Access::User,
+    ),
+    (
+        "GET",
+        "/api/assets/discovery/scan/{scan_id}/results",
+        Access::User,
+    ),
+    (
+        "GET",
+        "/api/assets/discovery/scan/{scan_id}/jobs",
+        Access::User,
+    ),
     ("GET", "/api/assets/discovery/scans", Access::User),
     ("GET", "/api/assets/discovery/assets", Access::User),
-    ("GET", "/api/assets/discovery/assets/{asset_id}", Access::User),
+    (
+        "GET",
+        "/api/assets/discovery/assets/{asset_id}",
+        Access::User,
+    ),
     ("GET", "/api/assets/discovery/vaults", Access::User),
 ];
 
@@ -48,11 +64,23 @@ pub fn router() -> Router<AppState> {
         .route("/health", get(system::health))
         .route("/identity", get(system::identity))
         .route("/api/assets/discovery/scan", post(discovery::start_scan))
-        .route("/api/assets/discovery/scan/{scan_id}/status", get(discovery::scan_status))
-        .route("/api/assets/discovery/scan/{scan_id}/results", get(discovery::scan_results))
-        .route("/api/assets/discovery/scan/{scan_id}/jobs", get(discovery::scan_jobs))
+        .route(
+            "/api/assets/discovery/scan/{scan_id}/status",
+            get(discovery::scan_status),
+        )
+        .route(
+            "/api/assets/discovery/scan/{scan_id}/results",
+            get(discovery::scan_results),
+        )
+        .route(
+            "/api/assets/discovery/scan/{scan_id}/jobs",
+            get(discovery::scan_jobs),
+        )
         .route("/api/assets/discovery/scans", get(discovery::list_scans))
         .route("/api/assets/discovery/assets", get(discovery::list_assets))
-        .route("/api/assets/discovery/assets/{asset_id}", get(discovery::get_asset))
+        .route(
+            "/api/assets/discovery/assets/{asset_id}",
+            get(discovery::get_asset),
+        )
         .route("/api/assets/discovery/vaults", get(discovery::list_vaults))
 }

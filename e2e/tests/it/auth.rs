@@ -13,8 +13,11 @@ fn concrete(path: &str) -> String {
 
 #[tokio::test]
 async fn every_guarded_route_answers_401_without_a_token() -> anyhow::Result<()> {
-    let app = TestApp::spawn_with(crate::harness::Options { without_worker: true, ..Default::default() })
-        .await?;
+    let app = TestApp::spawn_with(crate::harness::Options {
+        without_worker: true,
+        ..Default::default()
+    })
+    .await?;
     let mut guarded = 0;
     for (method, path, access) in ROUTES {
         if *access == Access::Public {
@@ -34,7 +37,10 @@ async fn every_guarded_route_answers_401_without_a_token() -> anyhow::Result<()>
         assert_eq!(error_code(&body), "unauthorized", "{method} {path}");
         guarded += 1;
     }
-    assert!(guarded >= 10, "the route table lists {guarded} guarded routes");
+    assert!(
+        guarded >= 10,
+        "the route table lists {guarded} guarded routes"
+    );
 
     let (status, health) = app.get("", "/health").await?;
     assert_eq!(status, 200, "{health}");
@@ -45,8 +51,11 @@ async fn every_guarded_route_answers_401_without_a_token() -> anyhow::Result<()>
 
 #[tokio::test]
 async fn a_tampered_or_expired_or_revoked_token_is_refused() -> anyhow::Result<()> {
-    let app = TestApp::spawn_with(crate::harness::Options { without_worker: true, ..Default::default() })
-        .await?;
+    let app = TestApp::spawn_with(crate::harness::Options {
+        without_worker: true,
+        ..Default::default()
+    })
+    .await?;
     let token = app.login().await?;
     let (status, me) = app.get(&token, "/auth/me").await?;
     assert_eq!(status, 200, "{me}");
@@ -72,7 +81,13 @@ async fn a_tampered_or_expired_or_revoked_token_is_refused() -> anyhow::Result<(
     let expired = jsonwebtoken::encode(&jsonwebtoken::Header::default(), &claims, &key)?;
     let (status, body) = app.get(&expired, "/auth/me").await?;
     assert_eq!(status, 401, "{body}");
-    assert!(body["detail"].as_str().context("detail")?.contains("expired"), "{body}");
+    assert!(
+        body["detail"]
+            .as_str()
+            .context("detail")?
+            .contains("expired"),
+        "{body}"
+    );
 
     // A wrong password is refused with the same shape.
     let response = app
@@ -93,19 +108,31 @@ async fn a_tampered_or_expired_or_revoked_token_is_refused() -> anyhow::Result<(
     assert_eq!(response.status(), 204);
     let (status, body) = app.get(&token, "/auth/me").await?;
     assert_eq!(status, 401, "{body}");
-    assert!(body["detail"].as_str().context("detail")?.contains("revoked"), "{body}");
+    assert!(
+        body["detail"]
+            .as_str()
+            .context("detail")?
+            .contains("revoked"),
+        "{body}"
+    );
 
     app.finish().await
 }
 
 #[tokio::test]
 async fn identity_reports_the_service_principal_cloudsim_issued() -> anyhow::Result<()> {
-    let app = TestApp::spawn_with(crate::harness::Options { without_worker: true, ..Default::default() })
-        .await?;
+    let app = TestApp::spawn_with(crate::harness::Options {
+        without_worker: true,
+        ..Default::default()
+    })
+    .await?;
     let token = app.login().await?;
     let (status, identity) = app.get(&token, "/identity").await?;
     assert_eq!(status, 200, "{identity}");
-    assert_eq!(identity["tenantId"].as_str(), app.cloudsim.env.get("AZURE_TENANT_ID").map(String::as_str));
+    assert_eq!(
+        identity["tenantId"].as_str(),
+        app.cloudsim.env.get("AZURE_TENANT_ID").map(String::as_str)
+    );
     assert_eq!(
         identity["applicationId"].as_str(),
         app.cloudsim.env.get("AZURE_CLIENT_ID").map(String::as_str)

@@ -10,7 +10,9 @@ use x509_parser::prelude::{FromDer, X509Certificate};
 use crate::harness::{Options, TestApp};
 
 async fn total(app: &TestApp, token: &str, query: &str) -> anyhow::Result<i64> {
-    let (status, body) = app.get(token, &format!("/api/assets/discovery/assets?{query}")).await?;
+    let (status, body) = app
+        .get(token, &format!("/api/assets/discovery/assets?{query}"))
+        .await?;
     assert_eq!(status, 200, "{body}");
     body["total"].as_i64().context("total")
 }
@@ -29,7 +31,10 @@ fn system_ca_subjects() -> anyhow::Result<HashMap<String, String>> {
             .collect();
         let der = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, b64)?;
         if let Ok((_, cert)) = X509Certificate::from_der(&der) {
-            found.insert(hex::encode_upper(sha1::Sha1::digest(&der)), cert.subject().to_string());
+            found.insert(
+                hex::encode_upper(sha1::Sha1::digest(&der)),
+                cert.subject().to_string(),
+            );
         }
     }
     Ok(found)
@@ -44,19 +49,37 @@ async fn a_full_scan_inventories_exactly_what_the_tenant_holds() -> anyhow::Resu
     let status = app.scan_to_end(&token, &json!({"mode": "full"})).await?;
     assert_eq!(status["status"], "completed", "{status}");
     let vaults = truth["vaults"].as_i64().context("vaults")?;
-    assert_eq!(status["progress"]["vaultsTotal"].as_i64(), Some(vaults), "{status}");
-    assert_eq!(status["progress"]["vaultsDone"].as_i64(), Some(vaults), "{status}");
+    assert_eq!(
+        status["progress"]["vaultsTotal"].as_i64(),
+        Some(vaults),
+        "{status}"
+    );
+    assert_eq!(
+        status["progress"]["vaultsDone"].as_i64(),
+        Some(vaults),
+        "{status}"
+    );
 
-    for (kind, field) in [("secret", "secrets"), ("key", "keys"), ("certificate", "certificates")]
-    {
+    for (kind, field) in [
+        ("secret", "secrets"),
+        ("key", "keys"),
+        ("certificate", "certificates"),
+    ] {
         let expected = truth[field].as_i64().context("stat")?;
-        assert_eq!(total(&app, &token, &format!("type={kind}")).await?, expected, "{kind}");
+        assert_eq!(
+            total(&app, &token, &format!("type={kind}")).await?,
+            expected,
+            "{kind}"
+        );
     }
     let all = ["secrets", "keys", "certificates"]
         .iter()
         .map(|f| truth[*f].as_i64().unwrap_or_default())
         .sum::<i64>();
-    assert!(all >= 300, "the demo tenant should hold at least 300 items, has {all}");
+    assert!(
+        all >= 300,
+        "the demo tenant should hold at least 300 items, has {all}"
+    );
     assert_eq!(total(&app, &token, "").await?, all);
 
     let expired = truth["expired"].as_i64().context("expired")?;
@@ -64,57 +87,97 @@ async fn a_full_scan_inventories_exactly_what_the_tenant_holds() -> anyhow::Resu
     let within30 = truth["expiringWithin30Days"].as_i64().context("30 days")?;
     assert_eq!(total(&app, &token, "status=expired").await?, expired);
     assert_eq!(total(&app, &token, "status=critical").await?, within7);
-    assert_eq!(total(&app, &token, "status=warning").await?, within30 - within7);
-    assert_eq!(total(&app, &token, "status=healthy").await?, all - expired - within30);
+    assert_eq!(
+        total(&app, &token, "status=warning").await?,
+        within30 - within7
+    );
+    assert_eq!(
+        total(&app, &token, "status=healthy").await?,
+        all - expired - within30
+    );
 
     let scan_id = status["scanId"].as_str().context("scanId")?;
-    let (_, results) =
-        app.get(&token, &format!("/api/assets/discovery/scan/{scan_id}/results")).await?;
+    let (_, results) = app
+        .get(
+            &token,
+            &format!("/api/assets/discovery/scan/{scan_id}/results"),
+        )
+        .await?;
     assert_eq!(results["total"].as_i64(), Some(all), "{results}");
-    assert_eq!(results["byStatus"]["expired"].as_i64(), Some(expired), "{results}");
-    assert_eq!(results["vaults"].as_array().map(Vec::len), Some(vaults as usize));
+    assert_eq!(
+        results["byStatus"]["expired"].as_i64(),
+        Some(expired),
+        "{results}"
+    );
+    assert_eq!(
+        results["vaults"].as_array().map(Vec::len),
+        Some(vaults as usize)
+    );
 
-    let (_, vault_list) = app.get(&token, "/api/assets/discovery/vaults?limit=500").await?;
+    let (_, vault_list) = app
+        .get(&token, "/api/assets/discovery/vaults?limit=500")
+        .await?;
     assert_eq!(vault_list["total"].as_i64(), Some(vaults), "{vault_list}");
 
     app.finish().await
 }
 
 #[tokio::test]
-async fn certificate_assets_carry_the_real_ca_certificates_of_the_machine() -> anyhow::Result<()>
-{
+async fn certificate_assets_carry_the_real_ca_certificates_of_the_machine() -> anyhow::Result<()> {
     let app = TestApp::spawn().await?;
     let token = app.login().await?;
     app.scan_to_end(&token, &json!({})).await?;
     let system = system_ca_subjects()?;
     assert!(!system.is_empty(), "the machine's CA bundle is empty");
 
-    let (_, page) =
-        app.get(&token, "/api/assets/discovery/assets?type=certificate&limit=500").await?;
+    let (_, page) = app
+        .get(
+            &token,
+            "/api/assets/discovery/assets?type=certificate&limit=500",
+        )
+        .await?;
     let mut matched = 0;
     for item in page["items"].as_array().context("items")? {
         let id = item["id"].as_str().context("id")?;
-        let (status, detail) = app.get(&token, &format!("/api/assets/discovery/assets/{id}")).await?;
+        let (status, detail) = app
+            .get(&token, &format!("/api/assets/discovery/assets/{id}"))
+            .await?;
         assert_eq!(status, 200, "{detail}");
         let thumbprint = detail["thumbprint"].as_str().context("thumbprint")?;
         assert_eq!(thumbprint.len(), 40, "SHA-1 thumbprint in hex: {detail}");
-        assert!(detail["issuer"].is_string() && detail["keyType"].is_string(), "{detail}");
+        assert!(
+            detail["issuer"].is_string() && detail["keyType"].is_string(),
+            "{detail}"
+        );
         if let Some(subject) = system.get(thumbprint) {
-            assert_eq!(detail["subject"].as_str(), Some(subject.as_str()), "{detail}");
+            assert_eq!(
+                detail["subject"].as_str(),
+                Some(subject.as_str()),
+                "{detail}"
+            );
             matched += 1;
         }
     }
-    assert!(matched >= 10, "only {matched} certificates matched the machine's CA bundle");
+    assert!(
+        matched >= 10,
+        "only {matched} certificates matched the machine's CA bundle"
+    );
 
     app.finish().await
 }
 
 #[tokio::test]
 async fn a_scan_waits_in_redis_until_a_worker_takes_it() -> anyhow::Result<()> {
-    let mut app = TestApp::spawn_with(Options { without_worker: true, ..Default::default() }).await?;
+    let mut app = TestApp::spawn_with(Options {
+        without_worker: true,
+        ..Default::default()
+    })
+    .await?;
     let token = app.login().await?;
 
-    let (status, accepted) = app.post(&token, "/api/assets/discovery/scan", &json!({})).await?;
+    let (status, accepted) = app
+        .post(&token, "/api/assets/discovery/scan", &json!({}))
+        .await?;
     assert_eq!(status, 202, "{accepted}");
     assert_eq!(accepted["status"], "queued");
     let scan_id = accepted["scanId"].as_str().context("scanId")?.to_owned();
@@ -131,20 +194,45 @@ async fn a_scan_waits_in_redis_until_a_worker_takes_it() -> anyhow::Result<()> {
         .arg(job_id.to_string())
         .query_async(&mut conn)
         .await?;
-    assert!(waiting, "the scan job should wait in Redis under its job row's id");
-    let (_, before) = app.get(&token, &format!("/api/assets/discovery/scan/{scan_id}/status")).await?;
+    assert!(
+        waiting,
+        "the scan job should wait in Redis under its job row's id"
+    );
+    let (_, before) = app
+        .get(
+            &token,
+            &format!("/api/assets/discovery/scan/{scan_id}/status"),
+        )
+        .await?;
     assert_eq!(before["status"], "queued");
 
-    let (status, conflict) = app.post(&token, "/api/assets/discovery/scan", &json!({})).await?;
+    let (status, conflict) = app
+        .post(&token, "/api/assets/discovery/scan", &json!({}))
+        .await?;
     assert_eq!(status, 409, "{conflict}");
-    assert!(conflict["detail"].as_str().unwrap_or_default().contains(&scan_id), "{conflict}");
+    assert!(
+        conflict["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains(&scan_id),
+        "{conflict}"
+    );
 
     app.start_worker().await?;
     let done = app.wait_for_scan(&token, &scan_id).await?;
     assert_eq!(done["status"], "completed", "{done}");
-    let (_, jobs) = app.get(&token, &format!("/api/assets/discovery/scan/{scan_id}/jobs")).await?;
-    let kinds: Vec<&str> =
-        jobs["items"].as_array().context("jobs")?.iter().filter_map(|j| j["kind"].as_str()).collect();
+    let (_, jobs) = app
+        .get(
+            &token,
+            &format!("/api/assets/discovery/scan/{scan_id}/jobs"),
+        )
+        .await?;
+    let kinds: Vec<&str> = jobs["items"]
+        .as_array()
+        .context("jobs")?
+        .iter()
+        .filter_map(|j| j["kind"].as_str())
+        .collect();
     assert_eq!(kinds.iter().filter(|k| **k == "discover_vaults").count(), 1);
     assert_eq!(
         kinds.iter().filter(|k| **k == "scan_vault").count() as i64,
@@ -179,8 +267,11 @@ fn locked_vault_scenario() -> String {
 async fn a_vault_behind_a_firewall_is_recorded_and_the_scan_completes_with_errors()
 -> anyhow::Result<()> {
     let scenario = locked_vault_scenario();
-    let app = TestApp::spawn_with(Options { scenario: Some(&scenario), ..Default::default() })
-        .await?;
+    let app = TestApp::spawn_with(Options {
+        scenario: Some(&scenario),
+        ..Default::default()
+    })
+    .await?;
     let token = app.login().await?;
 
     let status = app.scan_to_end(&token, &json!({"mode": "full"})).await?;
@@ -191,8 +282,12 @@ async fn a_vault_behind_a_firewall_is_recorded_and_the_scan_completes_with_error
     assert_eq!(errors[0]["code"], "ForbiddenByFirewall");
 
     let (_, assets) = app.get(&token, "/api/assets/discovery/assets").await?;
-    let names: Vec<&str> =
-        assets["items"].as_array().context("items")?.iter().filter_map(|a| a["name"].as_str()).collect();
+    let names: Vec<&str> = assets["items"]
+        .as_array()
+        .context("items")?
+        .iter()
+        .filter_map(|a| a["name"].as_str())
+        .collect();
     assert_eq!(names, vec!["db-password", "api-key"], "{assets}");
     assert_eq!(assets["items"][0]["status"], "critical");
 
@@ -202,25 +297,50 @@ async fn a_vault_behind_a_firewall_is_recorded_and_the_scan_completes_with_error
 #[tokio::test]
 async fn throttled_vaults_are_retried_until_they_answer() -> anyhow::Result<()> {
     let scenario = locked_vault_scenario();
-    let app = TestApp::spawn_with(Options { scenario: Some(&scenario), ..Default::default() })
-        .await?;
+    let app = TestApp::spawn_with(Options {
+        scenario: Some(&scenario),
+        ..Default::default()
+    })
+    .await?;
     let token = app.login().await?;
 
     for fault in [
         json!({"target": "vault:kv-open", "status": 429, "count": 2}),
         json!({"target": "arm", "status": 503, "count": 2}),
     ] {
-        let response =
-            app.cloudsim.http.post(format!("{}/_sim/faults", app.cloudsim.url)).json(&fault).send().await?;
-        assert!(response.status().is_success(), "fault not accepted: {}", response.status());
+        let response = app
+            .cloudsim
+            .http
+            .post(format!("{}/_sim/faults", app.cloudsim.url))
+            .json(&fault)
+            .send()
+            .await?;
+        assert!(
+            response.status().is_success(),
+            "fault not accepted: {}",
+            response.status()
+        );
     }
 
     let status = app.scan_to_end(&token, &json!({})).await?;
-    assert_eq!(status["status"], "completed_with_errors", "only the firewalled vault fails: {status}");
-    assert_eq!(status["errors"].as_array().map(Vec::len), Some(1), "{status}");
+    assert_eq!(
+        status["status"], "completed_with_errors",
+        "only the firewalled vault fails: {status}"
+    );
+    assert_eq!(
+        status["errors"].as_array().map(Vec::len),
+        Some(1),
+        "{status}"
+    );
 
-    let served: Value =
-        app.cloudsim.http.get(format!("{}/_sim/requests", app.cloudsim.url)).send().await?.json().await?;
+    let served: Value = app
+        .cloudsim
+        .http
+        .get(format!("{}/_sim/requests", app.cloudsim.url))
+        .send()
+        .await?
+        .json()
+        .await?;
     assert_eq!(served["vault:kv-open"]["429"].as_i64(), Some(2), "{served}");
     assert_eq!(served["arm"]["503"].as_i64(), Some(2), "{served}");
     assert_eq!(total(&app, &token, "type=secret").await?, 2);

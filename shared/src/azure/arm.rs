@@ -48,7 +48,10 @@ impl RetryPolicy {
         if let Some(after) = retry_after {
             return after.min(self.max_delay);
         }
-        let ceiling = self.base_delay.saturating_mul(2u32.saturating_pow(attempt)).min(self.max_delay);
+        let ceiling = self
+            .base_delay
+            .saturating_mul(2u32.saturating_pow(attempt))
+            .min(self.max_delay);
         let jitter = rand::rng().random_range(0.5..=1.0);
         ceiling.mul_f64(jitter)
     }
@@ -98,9 +101,16 @@ impl ArmVault {
     /// The subscription and resource group parsed from the resource id.
     pub fn scope(&self) -> Option<(String, String)> {
         let parts: Vec<&str> = self.id.split('/').collect();
-        let sub = parts.iter().position(|p| p.eq_ignore_ascii_case("subscriptions"))?;
-        let rg = parts.iter().position(|p| p.eq_ignore_ascii_case("resourceGroups"))?;
-        Some((parts.get(sub + 1)?.to_ascii_lowercase(), (*parts.get(rg + 1)?).to_owned()))
+        let sub = parts
+            .iter()
+            .position(|p| p.eq_ignore_ascii_case("subscriptions"))?;
+        let rg = parts
+            .iter()
+            .position(|p| p.eq_ignore_ascii_case("resourceGroups"))?;
+        Some((
+            parts.get(sub + 1)?.to_ascii_lowercase(),
+            (*parts.get(rg + 1)?).to_owned(),
+        ))
     }
 }
 
@@ -151,13 +161,16 @@ impl ArmClient {
 
     /// Every subscription the identity can see.
     pub async fn list_subscriptions(&self) -> Result<Vec<ArmSubscription>, AzureError> {
-        self.list_all(&format!("subscriptions?api-version={SUBSCRIPTIONS_API}")).await
+        self.list_all(&format!("subscriptions?api-version={SUBSCRIPTIONS_API}"))
+            .await
     }
 
     /// One subscription, or a 404 error.
     pub async fn get_subscription(&self, id: &str) -> Result<ArmSubscription, AzureError> {
-        self.get_json(self.url(&format!("subscriptions/{id}?api-version={SUBSCRIPTIONS_API}"))?)
-            .await
+        self.get_json(self.url(&format!(
+            "subscriptions/{id}?api-version={SUBSCRIPTIONS_API}"
+        ))?)
+        .await
     }
 
     /// Every Key Vault in a subscription.
@@ -227,12 +240,19 @@ impl ArmClient {
                         .unwrap_or_else(|| (format!("http_{}", status.as_u16()), String::new()));
                     let retryable =
                         status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error();
-                    let error =
-                        AzureError::Http { surface: SURFACE, status: status.as_u16(), code, message };
+                    let error = AzureError::Http {
+                        surface: SURFACE,
+                        status: status.as_u16(),
+                        code,
+                        message,
+                    };
                     (retryable, error, retry_after)
                 }
                 Err(e) => {
-                    let error = AzureError::Transport { surface: SURFACE, message: e.to_string() };
+                    let error = AzureError::Transport {
+                        surface: SURFACE,
+                        message: e.to_string(),
+                    };
                     (true, error, None)
                 }
             };
@@ -255,7 +275,11 @@ pub fn scope_for(audience: &str) -> String {
 }
 
 fn retry_after(response: &reqwest::Response) -> Option<Duration> {
-    let value = response.headers().get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
+    let value = response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?;
     value.trim().parse::<u64>().ok().map(Duration::from_secs)
 }
 
@@ -266,7 +290,10 @@ mod tests {
     #[test]
     fn retry_after_wins_over_backoff_and_backoff_grows() {
         let policy = RetryPolicy::default();
-        assert_eq!(policy.delay(0, Some(Duration::from_secs(3))), Duration::from_secs(3));
+        assert_eq!(
+            policy.delay(0, Some(Duration::from_secs(3))),
+            Duration::from_secs(3)
+        );
         assert!(policy.delay(0, None) <= Duration::from_millis(250));
         assert!(policy.delay(3, None) >= Duration::from_millis(1000));
         assert!(policy.delay(20, None) <= Duration::from_secs(30));
@@ -274,6 +301,9 @@ mod tests {
 
     #[test]
     fn scope_is_the_audience_with_default_appended() {
-        assert_eq!(scope_for("https://management.azure.com/"), "https://management.azure.com/.default");
+        assert_eq!(
+            scope_for("https://management.azure.com/"),
+            "https://management.azure.com/.default"
+        );
     }
 }

@@ -97,12 +97,20 @@ impl VaultClient {
             }),
         )
         .map_err(bad)?;
-        Ok(Self { secrets, keys, certificates })
+        Ok(Self {
+            secrets,
+            keys,
+            certificates,
+        })
     }
 
     /// Every secret, without the ones that back a certificate (they belong to it).
     pub async fn list_secrets(&self) -> Result<Vec<DiscoveredAsset>, AzureError> {
-        let mut pages = self.secrets.list_secret_properties(None).map_err(sdk)?.into_pages();
+        let mut pages = self
+            .secrets
+            .list_secret_properties(None)
+            .map_err(sdk)?
+            .into_pages();
         let mut found = Vec::new();
         while let Some(page) = pages.try_next().await.map_err(sdk)? {
             for item in page.into_model().map_err(sdk)?.value {
@@ -134,7 +142,11 @@ impl VaultClient {
     /// Every key without the ones backing a certificate; with `details`, each key's type and
     /// size are fetched too (the listing lacks them).
     pub async fn list_keys(&self, details: bool) -> Result<Vec<DiscoveredAsset>, AzureError> {
-        let mut pages = self.keys.list_key_properties(None).map_err(sdk)?.into_pages();
+        let mut pages = self
+            .keys
+            .list_key_properties(None)
+            .map_err(sdk)?
+            .into_pages();
         let mut found = Vec::new();
         while let Some(page) = pages.try_next().await.map_err(sdk)? {
             for item in page.into_model().map_err(sdk)?.value {
@@ -170,7 +182,13 @@ impl VaultClient {
     }
 
     async fn key_details(&self, mut asset: DiscoveredAsset) -> Result<DiscoveredAsset, AzureError> {
-        let key = self.keys.get_key(&asset.name, None).await.map_err(sdk)?.into_model().map_err(sdk)?;
+        let key = self
+            .keys
+            .get_key(&asset.name, None)
+            .await
+            .map_err(sdk)?
+            .into_model()
+            .map_err(sdk)?;
         if let Some(jwk) = key.key {
             if let Some(kid) = &jwk.kid {
                 asset.version = version_of(kid);
@@ -192,8 +210,11 @@ impl VaultClient {
         &self,
         details: bool,
     ) -> Result<Vec<DiscoveredAsset>, AzureError> {
-        let mut pages =
-            self.certificates.list_certificate_properties(None).map_err(sdk)?.into_pages();
+        let mut pages = self
+            .certificates
+            .list_certificate_properties(None)
+            .map_err(sdk)?
+            .into_pages();
         let mut found = Vec::new();
         while let Some(page) = pages.try_next().await.map_err(sdk)? {
             for item in page.into_model().map_err(sdk)?.value {
@@ -220,10 +241,14 @@ impl VaultClient {
             return Ok(found);
         }
 
-        futures::stream::iter(found.into_iter().map(|asset| self.certificate_details(asset)))
-            .buffer_unordered(DETAIL_CONCURRENCY)
-            .try_collect()
-            .await
+        futures::stream::iter(
+            found
+                .into_iter()
+                .map(|asset| self.certificate_details(asset)),
+        )
+        .buffer_unordered(DETAIL_CONCURRENCY)
+        .try_collect()
+        .await
     }
 
     async fn certificate_details(
@@ -278,8 +303,13 @@ fn version_of(id: &str) -> Option<String> {
 }
 
 fn id_segments(id: &str) -> Vec<String> {
-    let path = url::Url::parse(id).map(|u| u.path().to_owned()).unwrap_or_default();
-    path.trim_matches('/').split('/').map(str::to_owned).collect()
+    let path = url::Url::parse(id)
+        .map(|u| u.path().to_owned())
+        .unwrap_or_default();
+    path.trim_matches('/')
+        .split('/')
+        .map(str::to_owned)
+        .collect()
 }
 
 fn modulus_bits(n: &[u8]) -> i32 {

@@ -201,11 +201,17 @@ fn push_filters(q: &mut QueryBuilder<Postgres>, filter: &AssetFilter) {
         q.push(" AND status = ").push_bind(s.as_str());
     }
     if let Some(v) = &filter.vault {
-        let pattern = format!("%{}%", v.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
+        let pattern = format!(
+            "%{}%",
+            v.replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        );
         q.push(" AND vault_name ILIKE ").push_bind(pattern);
     }
     if let Some(s) = &filter.subscription {
-        q.push(" AND subscription_id = ").push_bind(s.to_ascii_lowercase());
+        q.push(" AND subscription_id = ")
+            .push_bind(s.to_ascii_lowercase());
     }
     if let Some(scan) = filter.scan_id {
         q.push(" AND vault_id IN (SELECT vault_id FROM scan_vaults WHERE scan_id = ")
@@ -262,5 +268,7 @@ pub async fn counts(
     let mut q = query("SELECT asset_type, status, count(*) FROM ", thresholds);
     push_filters(&mut q, filter);
     q.push(" GROUP BY asset_type, status");
-    q.build_query_as::<(String, String, i64)>().fetch_all(pool).await
+    q.build_query_as::<(String, String, i64)>()
+        .fetch_all(pool)
+        .await
 }

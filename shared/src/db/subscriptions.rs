@@ -17,9 +17,14 @@ pub async fn upsert_discovered(
     conn: &mut PgConnection,
     subscriptions: &[ArmSubscription],
 ) -> Result<(), sqlx::Error> {
-    let ids: Vec<String> =
-        subscriptions.iter().map(|s| s.subscription_id.to_ascii_lowercase()).collect();
-    let names: Vec<Option<String>> = subscriptions.iter().map(|s| s.display_name.clone()).collect();
+    let ids: Vec<String> = subscriptions
+        .iter()
+        .map(|s| s.subscription_id.to_ascii_lowercase())
+        .collect();
+    let names: Vec<Option<String>> = subscriptions
+        .iter()
+        .map(|s| s.display_name.clone())
+        .collect();
     let tenants: Vec<Option<String>> = subscriptions.iter().map(|s| s.tenant_id.clone()).collect();
     let states: Vec<Option<String>> = subscriptions.iter().map(|s| s.state.clone()).collect();
     sqlx::query(

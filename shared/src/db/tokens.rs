@@ -5,12 +5,18 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 /// Revokes a token id.
-pub async fn revoke(pool: &PgPool, jti: Uuid, expires_at: DateTime<Utc>) -> Result<(), sqlx::Error> {
-    sqlx::query("INSERT INTO revoked_tokens (jti, expires_at) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-        .bind(jti)
-        .bind(expires_at)
-        .execute(pool)
-        .await?;
+pub async fn revoke(
+    pool: &PgPool,
+    jti: Uuid,
+    expires_at: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO revoked_tokens (jti, expires_at) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+    )
+    .bind(jti)
+    .bind(expires_at)
+    .execute(pool)
+    .await?;
     Ok(())
 }
 

@@ -16,7 +16,10 @@ use crate::WorkerState;
 pub async fn handle(task: DiscoverVaults, state: Data<WorkerState>) -> HandlerResult {
     let span = tracing::info_span!("job", job.kind = "discover_vaults", job.id = %task.job_id,
         scan.id = %task.scan_id);
-    run(&task, &state).instrument(span).await.map_err(Into::into)
+    run(&task, &state)
+        .instrument(span)
+        .await
+        .map_err(Into::into)
 }
 
 async fn run(task: &DiscoverVaults, state: &WorkerState) -> anyhow::Result<()> {
@@ -54,16 +57,24 @@ async fn run(task: &DiscoverVaults, state: &WorkerState) -> anyhow::Result<()> {
 
 /// Lists vaults, records them and their jobs in one transaction, and returns the tasks to push.
 async fn enumerate(task: &DiscoverVaults, state: &WorkerState) -> anyhow::Result<Vec<ScanVault>> {
-    let scan = db::scans::get(&state.pool, task.scan_id).await?.context("scan row is missing")?;
+    let scan = db::scans::get(&state.pool, task.scan_id)
+        .await?
+        .context("scan row is missing")?;
     let arm = state.azure.arm()?;
 
-    let visible = arm.list_subscriptions().await.context("listing subscriptions")?;
+    let visible = arm
+        .list_subscriptions()
+        .await
+        .context("listing subscriptions")?;
     let wanted: Vec<String> = match scan.subscriptions {
         Some(list) if !list.is_empty() => list,
         _ => {
             let registered = db::subscriptions::registered_ids(&state.pool).await?;
             if registered.is_empty() {
-                visible.iter().map(|s| s.subscription_id.to_ascii_lowercase()).collect()
+                visible
+                    .iter()
+                    .map(|s| s.subscription_id.to_ascii_lowercase())
+                    .collect()
             } else {
                 registered
             }
@@ -76,7 +87,11 @@ async fn enumerate(task: &DiscoverVaults, state: &WorkerState) -> anyhow::Result
             .list_vaults(subscription)
             .await
             .with_context(|| format!("listing the vaults of subscription {subscription}"))?;
-        vaults.extend(found.into_iter().filter(|v| v.properties.vault_uri.is_some()));
+        vaults.extend(
+            found
+                .into_iter()
+                .filter(|v| v.properties.vault_uri.is_some()),
+        );
     }
 
     let mut tx = state.pool.begin().await?;
@@ -95,10 +110,20 @@ async fn enumerate(task: &DiscoverVaults, state: &WorkerState) -> anyhow::Result
         })
         .collect();
     let subjects: Vec<String> = vault_ids.iter().map(Uuid::to_string).collect();
-    let payloads = tasks.iter().map(serde_json::to_value).collect::<Result<Vec<_>, _>>()?;
+    let payloads = tasks
+        .iter()
+        .map(serde_json::to_value)
+        .collect::<Result<Vec<_>, _>>()?;
 
-    db::jobs::insert_many(&mut tx, SCAN_VAULT, Some(task.scan_id), &job_ids, &subjects, &payloads)
-        .await?;
+    db::jobs::insert_many(
+        &mut tx,
+        SCAN_VAULT,
+        Some(task.scan_id),
+        &job_ids,
+        &subjects,
+        &payloads,
+    )
+    .await?;
     db::scans::add_vaults(&mut tx, task.scan_id, &vault_ids, &job_ids).await?;
     db::scans::set_vault_total(&mut tx, task.scan_id, vault_ids.len() as i32).await?;
     db::jobs::finish(&mut tx, task.job_id, None).await?;

@@ -18,7 +18,10 @@ use crate::WorkerState;
 pub async fn handle(task: ScanVault, state: Data<WorkerState>) -> HandlerResult {
     let span = tracing::info_span!("job", job.kind = "scan_vault", job.id = %task.job_id,
         scan.id = %task.scan_id, vault.id = %task.vault_id);
-    run(&task, &state).instrument(span).await.map_err(Into::into)
+    run(&task, &state)
+        .instrument(span)
+        .await
+        .map_err(Into::into)
 }
 
 async fn run(task: &ScanVault, state: &WorkerState) -> anyhow::Result<()> {
@@ -47,8 +50,11 @@ async fn run(task: &ScanVault, state: &WorkerState) -> anyhow::Result<()> {
                     .await?;
             }
             db::jobs::finish(&mut tx, task.job_id, None).await?;
-            tracing::info!(items = assets.len(), duration_ms = started.elapsed().as_millis() as u64,
-                "vault scanned");
+            tracing::info!(
+                items = assets.len(),
+                duration_ms = started.elapsed().as_millis() as u64,
+                "vault scanned"
+            );
         }
         Err(error) => {
             let code = error.code();
