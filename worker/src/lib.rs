@@ -5,6 +5,7 @@
 //! supervisor restarts it.
 
 pub mod jobs;
+pub mod sweeper;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -73,6 +74,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
     let heartbeat = tokio::spawn(beat(state.pool.clone(), state.name.clone()));
+    let sweeper = tokio::spawn(sweeper::run(state.clone()));
     tracing::info!(worker.name = %state.name, concurrency, "worker started");
 
     let discover_state = state.clone();
@@ -119,6 +121,7 @@ pub async fn run(
     };
 
     heartbeat.abort();
+    sweeper.abort();
     if let Err(e) = db::workers::forget(&state.pool, &state.name).await {
         tracing::warn!(error = %e, "could not remove the worker heartbeat");
     }

@@ -347,3 +347,42 @@ async fn throttled_vaults_are_retried_until_they_answer() -> anyhow::Result<()> 
 
     app.finish().await
 }
+
+#[tokio::test]
+async fn a_job_that_redis_lost_is_pushed_again_by_the_sweeper() -> anyhow::Result<()> {
+    let mut app = TestApp::spawn_with(Options {
+        without_worker: true,
+        ..Default::default()
+    })
+    .await?;
+    let token = app.login().await?;
+    let (status, accepted) = app
+        .post(&token, "/api/assets/discovery/scan", &json!({}))
+        .await?;
+    assert_eq!(status, 202, "{accepted}");
+    let scan_id = accepted["scanId"].as_str().context("scanId")?.to_owned();
+
+    // Redis forgets everything under this test's prefix.
+    let client = redis::Client::open(app.config.redis_url.expose())?;
+    let mut conn = client.get_multiplexed_async_connection().await?;
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{}:*", app.config.queue_prefix))
+        .query_async(&mut conn)
+        .await?;
+    assert!(!keys.is_empty(), "the push left nothing in Redis");
+    let _: i64 = redis::cmd("DEL").arg(&keys).query_async(&mut conn).await?;
+
+    let state = worker::prepare(&app.config).await?;
+    let pushed = worker::sweeper::sweep(&state, std::time::Duration::ZERO).await?;
+    assert_eq!(pushed, 1, "the queued scan job should be pushed again");
+
+    app.start_worker().await?;
+    let done = app.wait_for_scan(&token, &scan_id).await?;
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(
+        worker::sweeper::sweep(&state, std::time::Duration::ZERO).await?,
+        0
+    );
+
+    app.finish().await
+}

@@ -129,3 +129,22 @@ pub async fn list_for_scan(
         .await?;
     Ok((rows, total))
 }
+
+/// Jobs still queued after `grace_seconds`: their push to Redis failed or Redis lost them.
+pub async fn stale_queued(
+    pool: &PgPool,
+    grace_seconds: i64,
+    limit: i64,
+) -> Result<Vec<Job>, sqlx::Error> {
+    sqlx::query_as::<_, Job>(
+        "SELECT id, kind, subject, status, attempt, worker, scan_id, payload, error, created_at, \
+                started_at, finished_at \
+         FROM jobs WHERE status = 'queued' \
+             AND created_at < now() - make_interval(secs => $1::double precision) \
+         ORDER BY created_at LIMIT $2",
+    )
+    .bind(grace_seconds as f64)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
