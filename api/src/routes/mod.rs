@@ -3,10 +3,11 @@
 
 pub mod auth;
 pub mod discovery;
+pub mod subscriptions;
 pub mod system;
 
 use axum::Router;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 
 use crate::state::AppState;
 
@@ -53,6 +54,14 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
         Access::User,
     ),
     ("GET", "/api/assets/discovery/vaults", Access::User),
+    ("GET", "/subscriptions", Access::User),
+    ("POST", "/subscriptions", Access::User),
+    ("DELETE", "/subscriptions/{subscription_id}", Access::User),
+    (
+        "POST",
+        "/subscriptions/{subscription_id}/test",
+        Access::User,
+    ),
 ];
 
 /// All routes.
@@ -83,4 +92,16 @@ pub fn router() -> Router<AppState> {
             get(discovery::get_asset),
         )
         .route("/api/assets/discovery/vaults", get(discovery::list_vaults))
+        .route(
+            "/subscriptions",
+            get(subscriptions::list).post(subscriptions::add),
+        )
+        .route(
+            "/subscriptions/{subscription_id}",
+            delete(subscriptions::remove),
+        )
+        .route(
+            "/subscriptions/{subscription_id}/test",
+            post(subscriptions::test),
+        )
 }

@@ -6,3 +6,4 @@ mod auth;
 mod bad_input;
 mod harness;
 mod scan;
+mod subscriptions;

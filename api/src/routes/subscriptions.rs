@@ -1,0 +1,184 @@
+//! `/subscriptions`: the Azure subscriptions scans cover. With none registered, scans cover
+//! every subscription the product's identity can see.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use shared::azure::AzureError;
+use shared::db;
+use shared::domain::SubscriptionId;
+
+use crate::auth::AuthUser;
+use crate::error::ApiError;
+use crate::extract::{Json, Path, Query};
+use crate::pagination::{Page, Paging};
+use crate::state::AppState;
+
+/// A subscription as the API shows it.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SubscriptionBody {
+    pub subscription_id: String,
+    pub name: Option<String>,
+    pub tenant_id: Option<String>,
+    pub state: Option<String>,
+    /// `registered` (added through the API) or `discovered` (seen through Resource Manager).
+    pub source: String,
+    pub vaults: i64,
+    pub first_seen_at: DateTime<Utc>,
+    pub last_seen_at: Option<DateTime<Utc>>,
+}
+
+impl From<db::subscriptions::Subscription> for SubscriptionBody {
+    fn from(s: db::subscriptions::Subscription) -> Self {
+        Self {
+            subscription_id: s.id,
+            name: s.name,
+            tenant_id: s.tenant_id,
+            state: s.state,
+            source: s.source,
+            vaults: s.vaults,
+            first_seen_at: s.first_seen_at,
+            last_seen_at: s.last_seen_at,
+        }
+    }
+}
+
+/// `GET /subscriptions`.
+pub async fn list(
+    State(state): State<AppState>,
+    _user: AuthUser,
+    Query(paging): Query<Paging>,
+) -> Result<Json<Page<SubscriptionBody>>, ApiError> {
+    let (limit, offset) = paging.validate()?;
+    let (rows, total) = db::subscriptions::list(&state.pool, limit, offset).await?;
+    let items = rows.into_iter().map(SubscriptionBody::from).collect();
+    Ok(Json(Page {
+        items,
+        total,
+        limit,
+        offset,
+    }))
+}
+
+/// The body of `POST /subscriptions`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AddSubscription {
+    pub subscription_id: String,
+    pub name: Option<String>,
+}
+
+/// `POST /subscriptions`: registers a subscription (201), or 409 if it already is.
+pub async fn add(
+    State(state): State<AppState>,
+    _user: AuthUser,
+    Json(body): Json<AddSubscription>,
+) -> Result<(StatusCode, Json<SubscriptionBody>), ApiError> {
+    let id = SubscriptionId::parse(&body.subscription_id)
+        .map_err(|e| ApiError::invalid("subscriptionId", e))?;
+    let name = body
+        .name
+        .as_deref()
+        .map(str::trim)
+        .filter(|n| !n.is_empty());
+    if name.is_some_and(|n| n.len() > 200) {
+        return Err(ApiError::invalid("name", "must be at most 200 characters"));
+    }
+    if !db::subscriptions::register(&state.pool, id.as_str(), name).await? {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "already_registered",
+            format!("subscriptionId: {id} is already registered"),
+        ));
+    }
+    let stored = db::subscriptions::get(&state.pool, id.as_str())
+        .await?
+        .ok_or_else(|| ApiError::internal("registered subscription vanished"))?;
+    Ok((StatusCode::CREATED, Json(stored.into())))
+}
+
+fn parse_path(raw: &str) -> Result<SubscriptionId, ApiError> {
+    SubscriptionId::parse(raw).map_err(|e| ApiError::invalid("subscription_id", e))
+}
+
+/// `DELETE /subscriptions/{subscription_id}`.
+pub async fn remove(
+    State(state): State<AppState>,
+    _user: AuthUser,
+    Path(raw): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let id = parse_path(&raw)?;
+    if db::subscriptions::remove(&state.pool, id.as_str()).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found(format!("subscription {id}")))
+    }
+}
+
+/// The outcome of a connection test.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectionTest {
+    pub subscription_id: String,
+    pub ok: bool,
+    pub can_read_subscription: bool,
+    pub can_list_vaults: bool,
+    pub vaults: Option<usize>,
+    /// What is missing, in words an operator can act on.
+    pub missing: Vec<String>,
+}
+
+/// `POST /subscriptions/{subscription_id}/test`: can the product's identity see the
+/// subscription and list its vaults? Answers 200 with what is missing rather than failing.
+pub async fn test(
+    State(state): State<AppState>,
+    _user: AuthUser,
+    Path(raw): Path<String>,
+) -> Result<Json<ConnectionTest>, ApiError> {
+    let id = parse_path(&raw)?;
+    let mut result = ConnectionTest {
+        subscription_id: id.to_string(),
+        ok: false,
+        can_read_subscription: false,
+        can_list_vaults: false,
+        vaults: None,
+        missing: Vec::new(),
+    };
+    let arm = match state.azure.arm() {
+        Ok(arm) => arm,
+        Err(e) => {
+            result.missing.push(e.to_string());
+            return Ok(Json(result));
+        }
+    };
+    match arm.get_subscription(id.as_str()).await {
+        Ok(_) => result.can_read_subscription = true,
+        Err(e) => result.missing.push(explain("read the subscription", &e)),
+    }
+    match arm.list_vaults(id.as_str()).await {
+        Ok(vaults) => {
+            result.can_list_vaults = true;
+            result.vaults = Some(vaults.len());
+        }
+        Err(e) => result.missing.push(explain(
+            "list Key Vaults (Microsoft.KeyVault/vaults/read)",
+            &e,
+        )),
+    }
+    result.ok = result.can_read_subscription && result.can_list_vaults;
+    Ok(Json(result))
+}
+
+fn explain(action: &str, error: &AzureError) -> String {
+    match error {
+        AzureError::Http { status: 403, .. } => format!(
+            "the identity may not {action}: grant it the Reader role on the subscription ({error})"
+        ),
+        AzureError::Http { status: 404, .. } => {
+            format!("the identity cannot see the subscription, so it cannot {action} ({error})")
+        }
+        other => format!("could not {action}: {other}"),
+    }
+}
