@@ -75,14 +75,16 @@ pub async fn start_scan(
     sqlx::query("SELECT pg_advisory_xact_lock(hashtext('certifyclouds:scan-start'))")
         .execute(&mut *tx)
         .await?;
-    if mode != ScanMode::Force
-        && let Some(active) = db::scans::find_active(&mut tx).await?
-    {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "scan_in_progress",
-            format!("scan {active} is still active; wait for it or request mode \"force\""),
-        ));
+    if let Some(active) = db::scans::find_active(&mut tx).await? {
+        if mode != ScanMode::Force {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "scan_in_progress",
+                format!("scan {active} is still active; wait for it or request mode \"force\""),
+            ));
+        }
+        // A forced scan supersedes the active one: it is cancelled with its pending jobs.
+        db::scans::supersede(&mut tx, active, scan_id).await?;
     }
     db::scans::insert(
         &mut tx,
@@ -151,6 +153,7 @@ pub struct ScanStatusBody {
     pub error: Option<String>,
     pub requested_by: Option<String>,
     pub subscriptions: Option<Vec<String>>,
+    pub superseded_by: Option<Uuid>,
     pub created_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
@@ -186,6 +189,7 @@ fn status_body(scan: db::scans::Scan, errors: Vec<VaultError>) -> ScanStatusBody
         error: scan.error,
         requested_by: scan.requested_by,
         subscriptions: scan.subscriptions,
+        superseded_by: scan.superseded_by,
         created_at: scan.created_at,
         started_at: scan.started_at,
         finished_at: scan.finished_at,
@@ -226,6 +230,8 @@ pub struct VaultOutcome {
     pub secrets: i32,
     pub keys: i32,
     pub certificates: i32,
+    /// Asset rows the vault job wrote (in delta mode, only the changed items).
+    pub written: i32,
 }
 
 /// What a scan found.
@@ -290,6 +296,7 @@ pub async fn scan_results(
                 secrets: v.secrets,
                 keys: v.keys,
                 certificates: v.certificates,
+                written: v.written,
             })
             .collect(),
     }))

@@ -386,3 +386,113 @@ async fn a_job_that_redis_lost_is_pushed_again_by_the_sweeper() -> anyhow::Resul
 
     app.finish().await
 }
+
+#[tokio::test]
+async fn a_delta_scan_of_an_unchanged_tenant_writes_nothing_and_counts_everything()
+-> anyhow::Result<()> {
+    let app = TestApp::spawn().await?;
+    let token = app.login().await?;
+    let full = app.scan_to_end(&token, &json!({"mode": "full"})).await?;
+    assert_eq!(full["status"], "completed", "{full}");
+    let before = total(&app, &token, "").await?;
+
+    let delta = app.scan_to_end(&token, &json!({"mode": "delta"})).await?;
+    assert_eq!(delta["status"], "completed", "{delta}");
+    assert_eq!(delta["mode"], "delta");
+    assert_eq!(
+        delta["progress"]["itemsFound"].as_i64(),
+        Some(before),
+        "{delta}"
+    );
+
+    let scan_id = delta["scanId"].as_str().context("scanId")?;
+    let (_, results) = app
+        .get(
+            &token,
+            &format!("/api/assets/discovery/scan/{scan_id}/results"),
+        )
+        .await?;
+    let written: i64 = results["vaults"]
+        .as_array()
+        .context("vaults")?
+        .iter()
+        .map(|v| v["written"].as_i64().unwrap_or(-1))
+        .sum();
+    assert_eq!(
+        written, 0,
+        "nothing changed, so nothing is written: {results}"
+    );
+    assert_eq!(results["total"].as_i64(), Some(before));
+    assert_eq!(total(&app, &token, "").await?, before, "no asset was lost");
+
+    let full_id = full["scanId"].as_str().context("scanId")?;
+    let (_, full_results) = app
+        .get(
+            &token,
+            &format!("/api/assets/discovery/scan/{full_id}/results"),
+        )
+        .await?;
+    let full_written: i64 = full_results["vaults"]
+        .as_array()
+        .context("vaults")?
+        .iter()
+        .map(|v| v["written"].as_i64().unwrap_or(0))
+        .sum();
+    assert_eq!(full_written, before, "a full scan writes every item");
+
+    app.finish().await
+}
+
+#[tokio::test]
+async fn a_forced_scan_supersedes_the_active_one() -> anyhow::Result<()> {
+    let mut app = TestApp::spawn_with(Options {
+        without_worker: true,
+        ..Default::default()
+    })
+    .await?;
+    let token = app.login().await?;
+    let (_, first) = app
+        .post(&token, "/api/assets/discovery/scan", &json!({}))
+        .await?;
+    let first_id = first["scanId"].as_str().context("scanId")?.to_owned();
+
+    let (status, forced) = app
+        .post(
+            &token,
+            "/api/assets/discovery/scan",
+            &json!({"mode": "force"}),
+        )
+        .await?;
+    assert_eq!(status, 202, "{forced}");
+    assert_eq!(forced["mode"], "force");
+    let forced_id = forced["scanId"].as_str().context("scanId")?.to_owned();
+
+    let (_, old) = app
+        .get(
+            &token,
+            &format!("/api/assets/discovery/scan/{first_id}/status"),
+        )
+        .await?;
+    assert_eq!(old["status"], "cancelled", "{old}");
+    assert_eq!(
+        old["supersededBy"].as_str(),
+        Some(forced_id.as_str()),
+        "{old}"
+    );
+
+    app.start_worker().await?;
+    let done = app.wait_for_scan(&token, &forced_id).await?;
+    assert_eq!(done["status"], "completed", "{done}");
+    let (_, old) = app
+        .get(
+            &token,
+            &format!("/api/assets/discovery/scan/{first_id}/jobs"),
+        )
+        .await?;
+    assert_eq!(
+        old["items"][0]["status"], "cancelled",
+        "the superseded job never ran: {old}"
+    );
+
+    app.finish().await
+}

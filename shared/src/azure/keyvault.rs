@@ -171,11 +171,19 @@ impl VaultClient {
                 });
             }
         }
-        if !details {
-            return Ok(found);
+        if details {
+            self.with_key_details(found).await
+        } else {
+            Ok(found)
         }
+    }
 
-        futures::stream::iter(found.into_iter().map(|asset| self.key_details(asset)))
+    /// Fetches each key's type and size (one request per key, a few at a time).
+    pub async fn with_key_details(
+        &self,
+        keys: Vec<DiscoveredAsset>,
+    ) -> Result<Vec<DiscoveredAsset>, AzureError> {
+        futures::stream::iter(keys.into_iter().map(|asset| self.key_details(asset)))
             .buffer_unordered(DETAIL_CONCURRENCY)
             .try_collect()
             .await
@@ -237,18 +245,25 @@ impl VaultClient {
                 });
             }
         }
-        if !details {
-            return Ok(found);
+        if details {
+            self.with_certificate_details(found).await
+        } else {
+            Ok(found)
         }
+    }
 
-        futures::stream::iter(
-            found
-                .into_iter()
-                .map(|asset| self.certificate_details(asset)),
-        )
-        .buffer_unordered(DETAIL_CONCURRENCY)
-        .try_collect()
-        .await
+    /// Fetches and parses each certificate's DER (one request per certificate).
+    pub async fn with_certificate_details(
+        &self,
+        certificates: Vec<DiscoveredAsset>,
+    ) -> Result<Vec<DiscoveredAsset>, AzureError> {
+        let fetches = certificates
+            .into_iter()
+            .map(|asset| self.certificate_details(asset));
+        futures::stream::iter(fetches)
+            .buffer_unordered(DETAIL_CONCURRENCY)
+            .try_collect()
+            .await
     }
 
     async fn certificate_details(

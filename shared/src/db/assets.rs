@@ -41,9 +41,9 @@ pub struct Asset {
     pub status: String,
 }
 
-/// Writes every asset a scan found in one vault with one statement, then marks the vault's
-/// assets that the scan did not find as deleted. Returns how many rows were written.
-pub async fn replace_for_vault(
+/// Inserts or refreshes the given assets of one vault in one statement; returns how many rows
+/// were written.
+pub async fn upsert_batch(
     conn: &mut PgConnection,
     vault_id: Uuid,
     scan_id: Uuid,
@@ -146,16 +146,54 @@ pub async fn replace_for_vault(
     .execute(&mut *conn)
     .await?;
 
-    sqlx::query(
+    Ok(written.rows_affected())
+}
+
+/// Marks the live assets of a vault that a scan did not list as deleted (one statement).
+/// Returns how many were marked.
+pub async fn mark_missing(
+    conn: &mut PgConnection,
+    vault_id: Uuid,
+    seen: &[DiscoveredAsset],
+) -> Result<u64, sqlx::Error> {
+    let types: Vec<&str> = seen
+        .iter()
+        .map(|a| a.asset_type.map(AssetType::as_str).unwrap_or("secret"))
+        .collect();
+    let names: Vec<&str> = seen.iter().map(|a| a.name.as_str()).collect();
+    let marked = sqlx::query(
         "UPDATE assets SET deleted_at = now() \
-         WHERE vault_id = $1 AND deleted_at IS NULL AND last_scan_id IS DISTINCT FROM $2",
+         WHERE vault_id = $1 AND deleted_at IS NULL \
+           AND (asset_type, name) NOT IN (SELECT * FROM UNNEST($2::text[], $3::text[]))",
     )
     .bind(vault_id)
-    .bind(scan_id)
+    .bind(&types)
+    .bind(&names)
     .execute(&mut *conn)
     .await?;
+    Ok(marked.rows_affected())
+}
 
-    Ok(written.rows_affected())
+/// What a delta scan compares to decide whether an item changed.
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct Fingerprint {
+    pub asset_type: String,
+    pub name: String,
+    pub updated_on: Option<DateTime<Utc>>,
+    pub thumbprint: Option<String>,
+    pub enabled: bool,
+    pub expires_on: Option<DateTime<Utc>>,
+}
+
+/// The fingerprints of a vault's live assets.
+pub async fn fingerprints(pool: &PgPool, vault_id: Uuid) -> Result<Vec<Fingerprint>, sqlx::Error> {
+    sqlx::query_as::<_, Fingerprint>(
+        "SELECT asset_type, name, updated_on, thumbprint, enabled, expires_on FROM assets \
+         WHERE vault_id = $1 AND deleted_at IS NULL",
+    )
+    .bind(vault_id)
+    .fetch_all(pool)
+    .await
 }
 
 /// Filters for listing assets.

@@ -23,6 +23,7 @@ pub struct Scan {
     pub created_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
+    pub superseded_by: Option<Uuid>,
 }
 
 /// Records a queued scan.
@@ -166,6 +167,7 @@ pub struct ScanVault {
     pub secrets: i32,
     pub keys: i32,
     pub certificates: i32,
+    pub written: i32,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
 }
@@ -174,7 +176,7 @@ pub struct ScanVault {
 pub async fn vault_outcomes(pool: &PgPool, scan_id: Uuid) -> Result<Vec<ScanVault>, sqlx::Error> {
     sqlx::query_as::<_, ScanVault>(
         "SELECT sv.vault_id, v.name AS vault_name, v.subscription_id, sv.status, sv.error_code, \
-                sv.error_message, sv.secrets, sv.keys, sv.certificates, sv.started_at, \
+                sv.error_message, sv.secrets, sv.keys, sv.certificates, sv.written, sv.started_at, \
                 sv.finished_at \
          FROM scan_vaults sv JOIN vaults v ON v.id = sv.vault_id \
          WHERE sv.scan_id = $1 ORDER BY v.name",
@@ -210,6 +212,8 @@ pub struct VaultCounts {
     pub secrets: i32,
     pub keys: i32,
     pub certificates: i32,
+    /// Asset rows written (a delta scan writes only what changed).
+    pub written: i32,
 }
 
 /// Records a vault's final outcome in a scan, once. Returns false if it was already recorded
@@ -223,7 +227,7 @@ pub async fn finish_vault(
 ) -> Result<bool, sqlx::Error> {
     let updated = sqlx::query(
         "UPDATE scan_vaults SET status = $3, error_code = $4, error_message = $5, \
-             secrets = $6, keys = $7, certificates = $8, finished_at = now(), \
+             secrets = $6, keys = $7, certificates = $8, written = $9, finished_at = now(), \
              started_at = coalesce(started_at, now()) \
          WHERE scan_id = $1 AND vault_id = $2 AND status IN ('pending', 'running')",
     )
@@ -239,6 +243,7 @@ pub async fn finish_vault(
     .bind(counts.secrets)
     .bind(counts.keys)
     .bind(counts.certificates)
+    .bind(counts.written)
     .execute(conn)
     .await?;
     Ok(updated.rows_affected() == 1)
@@ -255,4 +260,26 @@ pub async fn start_vault(pool: &PgPool, scan_id: Uuid, vault_id: Uuid) -> Result
     .execute(pool)
     .await?;
     Ok(())
+}
+
+/// Cancels an active scan because a forced scan supersedes it, with its unfinished jobs.
+/// Returns whether the scan was still active.
+pub async fn supersede(conn: &mut PgConnection, id: Uuid, by: Uuid) -> Result<bool, sqlx::Error> {
+    let cancelled = sqlx::query(
+        "UPDATE scans SET status = 'cancelled', phase = 'done', finished_at = now(), \
+             superseded_by = $2, error = 'superseded by forced scan ' || $2::text \
+         WHERE id = $1 AND status IN ('queued', 'running')",
+    )
+    .bind(id)
+    .bind(by)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "UPDATE jobs SET status = 'cancelled', finished_at = now(), error = 'scan superseded' \
+         WHERE scan_id = $1 AND status IN ('queued', 'running')",
+    )
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(cancelled.rows_affected() == 1)
 }

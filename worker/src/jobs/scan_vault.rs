@@ -1,15 +1,23 @@
 //! `scan_vault`: lists one vault's secrets, keys and certificates (metadata only), writes them
 //! in one statement, and adds the vault's outcome to its scan. A vault that fails is recorded
 //! with Azure's error code; it does not fail the scan.
+//!
+//! Modes: `full` and `force` fetch details of every key and certificate and write every item;
+//! `delta` lists everything but fetches details and writes rows only for items whose `updated`
+//! time, thumbprint, enabled flag or expiry changed since the last scan.
+
+use std::collections::HashMap;
 
 use apalis::prelude::Data;
 use shared::azure::AzureError;
-use shared::azure::keyvault::DiscoveredAsset;
+use shared::azure::keyvault::{DiscoveredAsset, VaultClient};
 use shared::db;
+use shared::db::assets::Fingerprint;
 use shared::db::scans::VaultCounts;
-use shared::domain::AssetType;
+use shared::domain::{AssetType, ScanMode};
 use shared::jobs::ScanVault;
 use tracing::Instrument;
+use uuid::Uuid;
 
 use super::HandlerResult;
 use crate::WorkerState;
@@ -24,37 +32,52 @@ pub async fn handle(task: ScanVault, state: Data<WorkerState>) -> HandlerResult 
         .map_err(Into::into)
 }
 
+/// What one vault scan found and what it needs to write.
+struct VaultScan {
+    /// Everything the vault lists (for counts and deletion marks).
+    listed: Vec<DiscoveredAsset>,
+    /// The items to write: all of them, or in delta mode only the changed ones.
+    changed: Vec<DiscoveredAsset>,
+}
+
 async fn run(task: &ScanVault, state: &WorkerState) -> anyhow::Result<()> {
     let Some(_job) = db::jobs::claim(&state.pool, task.job_id, &state.name).await? else {
-        tracing::debug!("job already finished; duplicate delivery ignored");
+        tracing::debug!("job already finished or cancelled; delivery ignored");
         return Ok(());
     };
+    let Some(scan) = db::scans::get(&state.pool, task.scan_id).await? else {
+        anyhow::bail!("scan row is missing");
+    };
+    let mode: ScanMode = scan.mode.parse()?;
     db::scans::start_vault(&state.pool, task.scan_id, task.vault_id).await?;
 
     let started = std::time::Instant::now();
-    let outcome = match tokio::time::timeout(state.vault_timeout, list_vault(task, state)).await {
-        Ok(result) => result,
-        Err(_) => Err(AzureError::Transport {
-            surface: "Key Vault",
-            message: format!("vault scan exceeded {} s", state.vault_timeout.as_secs()),
-        }),
-    };
+    let outcome =
+        match tokio::time::timeout(state.vault_timeout, scan_vault(task.vault_id, state, mode))
+            .await
+        {
+            Ok(result) => result,
+            Err(_) => Err(AzureError::Transport {
+                surface: "Key Vault",
+                message: format!("vault scan exceeded {} s", state.vault_timeout.as_secs()),
+            }),
+        };
 
     let mut tx = state.pool.begin().await?;
     match outcome {
-        Ok(assets) => {
-            db::assets::replace_for_vault(&mut tx, task.vault_id, task.scan_id, &assets).await?;
-            let counts = count(&assets);
-            if db::scans::finish_vault(&mut tx, task.scan_id, task.vault_id, None, counts).await? {
-                db::scans::record_vault_outcome(&mut tx, task.scan_id, false, assets.len() as i32)
+        Ok(found) => {
+            let written =
+                db::assets::upsert_batch(&mut tx, task.vault_id, task.scan_id, &found.changed)
                     .await?;
+            db::assets::mark_missing(&mut tx, task.vault_id, &found.listed).await?;
+            let counts = count(&found.listed, written as i32);
+            let items = found.listed.len() as i32;
+            if db::scans::finish_vault(&mut tx, task.scan_id, task.vault_id, None, counts).await? {
+                db::scans::record_vault_outcome(&mut tx, task.scan_id, false, items).await?;
             }
             db::jobs::finish(&mut tx, task.job_id, None).await?;
-            tracing::info!(
-                items = assets.len(),
-                duration_ms = started.elapsed().as_millis() as u64,
-                "vault scanned"
-            );
+            tracing::info!(items, written, mode = %mode,
+                duration_ms = started.elapsed().as_millis() as u64, "vault scanned");
         }
         Err(error) => {
             let code = error.code();
@@ -78,32 +101,101 @@ async fn run(task: &ScanVault, state: &WorkerState) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn list_vault(
-    task: &ScanVault,
+async fn scan_vault(
+    vault_id: Uuid,
     state: &WorkerState,
-) -> Result<Vec<DiscoveredAsset>, AzureError> {
-    let (_name, uri) = db::vaults::uri_of(&state.pool, task.vault_id)
+    mode: ScanMode,
+) -> Result<VaultScan, AzureError> {
+    let (_name, uri) = db::vaults::uri_of(&state.pool, vault_id)
         .await
         .map_err(|e| AzureError::Config(format!("vault lookup: {e}")))?
         .ok_or_else(|| AzureError::Config("vault row is missing".to_owned()))?;
     let client = state.azure.vault(&uri)?;
 
-    let (secrets, keys, certificates) = tokio::try_join!(
-        client.list_secrets(),
-        client.list_keys(true),
-        client.list_certificates(true),
-    )?;
-    let mut all = secrets;
-    all.extend(keys);
-    all.extend(certificates);
-    Ok(all)
+    match mode {
+        ScanMode::Full | ScanMode::Force => {
+            let (secrets, keys, certificates) = tokio::try_join!(
+                client.list_secrets(),
+                client.list_keys(true),
+                client.list_certificates(true),
+            )?;
+            let mut all = secrets;
+            all.extend(keys);
+            all.extend(certificates);
+            Ok(VaultScan {
+                changed: all.clone(),
+                listed: all,
+            })
+        }
+        ScanMode::Delta => {
+            let known = db::assets::fingerprints(&state.pool, vault_id)
+                .await
+                .map_err(|e| AzureError::Config(format!("reading the last scan: {e}")))?;
+            delta(&client, known).await
+        }
+    }
 }
 
-fn count(assets: &[DiscoveredAsset]) -> VaultCounts {
+/// Lists without details, then fetches details only for what changed.
+async fn delta(client: &VaultClient, known: Vec<Fingerprint>) -> Result<VaultScan, AzureError> {
+    let known: HashMap<(String, String), Fingerprint> = known
+        .into_iter()
+        .map(|f| ((f.asset_type.clone(), f.name.clone()), f))
+        .collect();
+    let changed = |a: &DiscoveredAsset| {
+        let key = (
+            a.asset_type
+                .map(AssetType::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+            a.name.clone(),
+        );
+        match known.get(&key) {
+            None => true,
+            Some(f) => {
+                f.updated_on != a.updated_on
+                    || f.enabled != a.enabled
+                    || f.expires_on != a.expires_on
+                    || (a.thumbprint.is_some() && f.thumbprint != a.thumbprint)
+            }
+        }
+    };
+
+    let (secrets, keys, certificates) = tokio::try_join!(
+        client.list_secrets(),
+        client.list_keys(false),
+        client.list_certificates(false),
+    )?;
+    let (new_keys, same_keys): (Vec<_>, Vec<_>) = keys.into_iter().partition(|a| changed(a));
+    let (new_certs, same_certs): (Vec<_>, Vec<_>) =
+        certificates.into_iter().partition(|a| changed(a));
+    let (new_keys, new_certs) = tokio::try_join!(
+        client.with_key_details(new_keys),
+        client.with_certificate_details(new_certs),
+    )?;
+
+    let mut changed_items: Vec<DiscoveredAsset> =
+        secrets.iter().filter(|a| changed(a)).cloned().collect();
+    changed_items.extend(new_keys.iter().cloned());
+    changed_items.extend(new_certs.iter().cloned());
+
+    let mut listed = secrets;
+    listed.extend(new_keys);
+    listed.extend(same_keys);
+    listed.extend(new_certs);
+    listed.extend(same_certs);
+    Ok(VaultScan {
+        listed,
+        changed: changed_items,
+    })
+}
+
+fn count(assets: &[DiscoveredAsset], written: i32) -> VaultCounts {
     let of = |t: AssetType| assets.iter().filter(|a| a.asset_type == Some(t)).count() as i32;
     VaultCounts {
         secrets: of(AssetType::Secret),
         keys: of(AssetType::Key),
         certificates: of(AssetType::Certificate),
+        written,
     }
 }
