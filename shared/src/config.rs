@@ -29,7 +29,17 @@ pub struct Config {
     pub admin_username: String,
     pub admin_password: Option<Secret>,
     pub worker_concurrency: usize,
+    /// Cron schedules of unattended scans (six fields, with seconds, UTC).
+    pub scan_schedules: Vec<ScanSchedule>,
     pub azure: AzureConfig,
+}
+
+/// A recurring scan: a name (the claim key), a mode and a six-field cron expression.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScanSchedule {
+    pub name: &'static str,
+    pub mode: crate::domain::ScanMode,
+    pub cron: String,
 }
 
 /// Which Azure cloud the product talks to.
@@ -129,6 +139,7 @@ impl Config {
             admin_username: get("ADMIN_USERNAME").unwrap_or_else(|| "admin".to_owned()),
             admin_password: get("ADMIN_PASSWORD").map(Secret::new),
             worker_concurrency,
+            scan_schedules: scan_schedules(&get)?,
             azure: AzureConfig::from_lookup(&get)?,
         })
     }
@@ -260,6 +271,39 @@ pub fn derive_key(secret_key: &str, purpose: &str) -> String {
     hex::encode(hasher.finalize())
 }
 
+/// The delta scan every six hours and the full scan daily, unless configured otherwise; `off`
+/// disables one.
+fn scan_schedules(get: &impl Fn(&str) -> Option<String>) -> Result<Vec<ScanSchedule>, ConfigError> {
+    use crate::domain::ScanMode;
+    let mut schedules = Vec::new();
+    for (name, variable, mode, default) in [
+        (
+            "delta",
+            "SCAN_SCHEDULE_DELTA",
+            ScanMode::Delta,
+            "0 0 */6 * * *",
+        ),
+        ("full", "SCAN_SCHEDULE_FULL", ScanMode::Full, "0 30 2 * * *"),
+    ] {
+        let cron = get(variable).unwrap_or_else(|| default.to_owned());
+        if cron.trim().eq_ignore_ascii_case("off") {
+            continue;
+        }
+        parse_cron(&cron).map_err(|e| ConfigError::invalid(variable, e))?;
+        schedules.push(ScanSchedule { name, mode, cron });
+    }
+    Ok(schedules)
+}
+
+/// Parses a six-field cron expression (seconds first), as the scheduler reads it.
+pub fn parse_cron(expression: &str) -> Result<croner::Cron, String> {
+    croner::parser::CronParser::builder()
+        .seconds(croner::parser::Seconds::Required)
+        .build()
+        .parse(expression)
+        .map_err(|e| format!("{expression:?} is not a six-field cron expression: {e}"))
+}
+
 fn parse_u64(
     get: &impl Fn(&str) -> Option<String>,
     name: &'static str,
@@ -321,6 +365,23 @@ mod tests {
         pairs.push(("AZURE_CLOUD", "custom"));
         let err = Config::from_lookup(lookup(&pairs)).unwrap_err();
         assert_eq!(err.to_string(), "AZURE_AUTHORITY_HOST must be set");
+    }
+
+    #[test]
+    fn scan_schedules_default_to_six_hourly_delta_and_daily_full() {
+        let config = Config::from_lookup(lookup(&BASE)).expect("config");
+        let names: Vec<&str> = config.scan_schedules.iter().map(|s| s.name).collect();
+        assert_eq!(names, ["delta", "full"]);
+
+        let mut pairs = BASE.to_vec();
+        pairs.push(("SCAN_SCHEDULE_FULL", "off"));
+        pairs.push(("SCAN_SCHEDULE_DELTA", "every now and then"));
+        let err = Config::from_lookup(lookup(&pairs)).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("SCAN_SCHEDULE_DELTA is invalid"),
+            "{err}"
+        );
     }
 
     #[test]

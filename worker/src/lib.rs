@@ -5,6 +5,7 @@
 //! supervisor restarts it.
 
 pub mod jobs;
+pub mod schedules;
 pub mod sweeper;
 
 use std::future::Future;
@@ -70,9 +71,11 @@ pub async fn prepare(config: &Config) -> anyhow::Result<WorkerState> {
 /// Returns an error if every worker stopped on its own.
 pub async fn run(
     state: WorkerState,
-    concurrency: usize,
+    config: &Config,
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
+    let concurrency = config.worker_concurrency;
+    let mut scheduler = schedules::start(&state, &config.scan_schedules).await?;
     let heartbeat = tokio::spawn(beat(state.pool.clone(), state.name.clone()));
     let sweeper = tokio::spawn(sweeper::run(state.clone()));
     tracing::info!(worker.name = %state.name, concurrency, "worker started");
@@ -122,6 +125,9 @@ pub async fn run(
 
     heartbeat.abort();
     sweeper.abort();
+    if let Err(e) = scheduler.shutdown().await {
+        tracing::warn!(error = %e, "cron scheduler did not stop cleanly");
+    }
     if let Err(e) = db::workers::forget(&state.pool, &state.name).await {
         tracing::warn!(error = %e, "could not remove the worker heartbeat");
     }

@@ -22,7 +22,7 @@ async fn main() -> ExitCode {
     };
     let result = async {
         let state = worker::prepare(&config).await?;
-        worker::run(state, config.worker_concurrency, shutdown_signal()).await
+        worker::run(state, &config, shutdown_signal()).await
     }
     .await;
     match result {

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use shared::db;
 use shared::db::assets::{Asset, AssetFilter};
 use shared::domain::{AssetStatus, AssetType, ScanMode, SubscriptionId};
-use shared::jobs::{DISCOVER_VAULTS, DiscoverVaults};
+use shared::scans::Requested;
 use uuid::Uuid;
 
 use crate::auth::AuthUser;
@@ -64,45 +64,19 @@ pub async fn start_scan(
         ),
     };
 
-    let scan_id = Uuid::new_v4();
-    let job_id = Uuid::new_v4();
-    let task = DiscoverVaults { job_id, scan_id };
-    let payload = serde_json::to_value(&task).map_err(ApiError::internal)?;
-
     let mut tx = state.pool.begin().await?;
-    // One scan starts at a time: the lock makes the "is one active?" check and the insert atomic
-    // across API replicas.
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('certifyclouds:scan-start'))")
-        .execute(&mut *tx)
-        .await?;
-    if let Some(active) = db::scans::find_active(&mut tx).await? {
-        if mode != ScanMode::Force {
+    let requested =
+        shared::scans::request(&mut tx, mode, user.name(), subscriptions.as_deref()).await?;
+    let (scan_id, task) = match requested {
+        Requested::Recorded { scan_id, task } => (scan_id, task),
+        Requested::Busy { active } => {
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
                 "scan_in_progress",
                 format!("scan {active} is still active; wait for it or request mode \"force\""),
             ));
         }
-        // A forced scan supersedes the active one: it is cancelled with its pending jobs.
-        db::scans::supersede(&mut tx, active, scan_id).await?;
-    }
-    db::scans::insert(
-        &mut tx,
-        scan_id,
-        mode,
-        Some(user.name()),
-        subscriptions.as_deref(),
-    )
-    .await?;
-    db::jobs::insert(
-        &mut tx,
-        job_id,
-        DISCOVER_VAULTS,
-        &scan_id.to_string(),
-        Some(scan_id),
-        &payload,
-    )
-    .await?;
+    };
     tx.commit().await?;
 
     if let Err(e) = state.queues.push_discover(task).await {

@@ -137,8 +137,10 @@ pub struct TestApp {
     pub config: Config,
     pub database: String,
     pub pool: sqlx::PgPool,
-    worker_stop: Option<tokio::sync::oneshot::Sender<()>>,
-    worker_task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    workers: Vec<(
+        tokio::sync::oneshot::Sender<()>,
+        tokio::task::JoinHandle<anyhow::Result<()>>,
+    )>,
 }
 
 /// How a test wants its app.
@@ -183,6 +185,9 @@ impl TestApp {
         );
         vars.insert("ADMIN_PASSWORD".into(), ADMIN_PASSWORD.into());
         vars.insert("WORKER_CONCURRENCY".into(), "4".into());
+        // No unattended scans unless a test asks for them.
+        vars.insert("SCAN_SCHEDULE_DELTA".into(), "off".into());
+        vars.insert("SCAN_SCHEDULE_FULL".into(), "off".into());
         for (k, v) in options.extra_env {
             vars.insert(k.to_owned(), v);
         }
@@ -201,8 +206,7 @@ impl TestApp {
             config,
             database,
             pool,
-            worker_stop: None,
-            worker_task: None,
+            workers: Vec::new(),
         };
         if !options.without_worker {
             app.start_worker().await?;
@@ -210,30 +214,24 @@ impl TestApp {
         Ok(app)
     }
 
-    /// Starts an in-process worker.
+    /// Starts one more in-process worker (a replica with its own name and scheduler).
     pub async fn start_worker(&mut self) -> anyhow::Result<()> {
         let state = worker::prepare(&self.config).await?;
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(worker::run(
-            state,
-            self.config.worker_concurrency,
-            async move {
+        let config = self.config.clone();
+        let task = tokio::spawn(async move {
+            let stop = async move {
                 let _signal = stopped.await;
-            },
-        ));
-        self.worker_stop = Some(stop);
-        self.worker_task = Some(task);
+            };
+            worker::run(state, &config, stop).await
+        });
+        self.workers.push((stop, task));
         Ok(())
     }
 
     /// Stops the worker and drops the test database.
     pub async fn finish(mut self) -> anyhow::Result<()> {
-        if let Some(stop) = self.worker_stop.take() {
-            let _sent = stop.send(());
-        }
-        if let Some(task) = self.worker_task.take() {
-            tokio::time::timeout(Duration::from_secs(40), task).await???;
-        }
+        self.stop_workers().await?;
         self.pool.close().await;
         let admin = sqlx::PgPool::connect(ADMIN_DB_URL).await?;
         sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -242,6 +240,15 @@ impl TestApp {
         )))
         .execute(&admin)
         .await?;
+        Ok(())
+    }
+
+    /// Stops every in-process worker, waiting for each to finish its shutdown.
+    pub async fn stop_workers(&mut self) -> anyhow::Result<()> {
+        for (stop, task) in self.workers.drain(..) {
+            let _sent = stop.send(());
+            tokio::time::timeout(Duration::from_secs(40), task).await???;
+        }
         Ok(())
     }
 

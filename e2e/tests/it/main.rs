@@ -4,6 +4,7 @@
 
 mod auth;
 mod bad_input;
+mod cron;
 mod harness;
 mod scan;
 mod subscriptions;

@@ -283,3 +283,55 @@ pub async fn supersede(conn: &mut PgConnection, id: Uuid, by: Uuid) -> Result<bo
     .await?;
     Ok(cancelled.rows_affected() == 1)
 }
+
+/// Claims a cron tick for this replica: true if no replica claimed it before.
+pub async fn claim_tick(
+    conn: &mut PgConnection,
+    schedule: &str,
+    fire_at: DateTime<Utc>,
+    worker: &str,
+    outcome: &str,
+) -> Result<bool, sqlx::Error> {
+    let claimed = sqlx::query(
+        "INSERT INTO schedule_ticks (schedule, fire_at, claimed_by, outcome) \
+         VALUES ($1, $2, $3, $4) ON CONFLICT (schedule, fire_at) DO NOTHING",
+    )
+    .bind(schedule)
+    .bind(fire_at)
+    .bind(worker)
+    .bind(outcome)
+    .execute(conn)
+    .await?;
+    Ok(claimed.rows_affected() == 1)
+}
+
+/// Records what a claimed tick did.
+pub async fn record_tick(
+    conn: &mut PgConnection,
+    schedule: &str,
+    fire_at: DateTime<Utc>,
+    outcome: &str,
+    scan_id: Option<Uuid>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE schedule_ticks SET outcome = $3, scan_id = $4 WHERE schedule = $1 AND fire_at = $2",
+    )
+    .bind(schedule)
+    .bind(fire_at)
+    .bind(outcome)
+    .bind(scan_id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The latest tick any replica claimed for a schedule.
+pub async fn last_tick(
+    pool: &PgPool,
+    schedule: &str,
+) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
+    sqlx::query_scalar("SELECT max(fire_at) FROM schedule_ticks WHERE schedule = $1")
+        .bind(schedule)
+        .fetch_one(pool)
+        .await
+}

@@ -1,0 +1,112 @@
+//! Cron schedules of unattended scans. Every worker replica runs the same schedules
+//! (tokio-cron-scheduler); a tick is claimed in Postgres (`schedule_ticks`, keyed by schedule
+//! and fire time) in the same transaction that records the scan, so exactly one replica
+//! enqueues it.
+//!
+//! | schedule | default (UTC) | variable | enqueues |
+//! |---|---|---|---|
+//! | `delta` | `0 0 */6 * * *` (every 6 hours) | `SCAN_SCHEDULE_DELTA` | a `delta` scan ([`crate::jobs::discover_vaults`]) |
+//! | `full` | `0 30 2 * * *` (02:30 daily) | `SCAN_SCHEDULE_FULL` | a `full` scan |
+//!
+//! A tick missed while no worker ran is caught up once at start-up (not once per missed tick).
+
+use anyhow::Context;
+use chrono::{DateTime, SubsecRound, Utc};
+use shared::config::{ScanSchedule, parse_cron};
+use shared::db;
+use shared::scans::Requested;
+use tokio_cron_scheduler::{Job, JobScheduler};
+
+use crate::WorkerState;
+
+/// Starts the scheduler with every configured schedule, after catching up missed ticks.
+pub async fn start(
+    state: &WorkerState,
+    schedules: &[ScanSchedule],
+) -> anyhow::Result<JobScheduler> {
+    let scheduler = JobScheduler::new()
+        .await
+        .context("creating the cron scheduler")?;
+    for schedule in schedules {
+        catch_up(state, schedule).await?;
+        let state = state.clone();
+        let schedule_for_job = schedule.clone();
+        let job = Job::new_async(schedule.cron.as_str(), move |_id, _lock| {
+            let state = state.clone();
+            let schedule = schedule_for_job.clone();
+            Box::pin(async move {
+                if let Err(e) = fire(&state, &schedule, Utc::now(), "enqueued").await {
+                    tracing::warn!(
+                        schedule = schedule.name,
+                        error = format!("{e:#}"),
+                        "scheduled scan could not be recorded"
+                    );
+                }
+            })
+        })
+        .with_context(|| format!("schedule {}", schedule.name))?;
+        scheduler.add(job).await.context("adding a schedule")?;
+    }
+    scheduler
+        .start()
+        .await
+        .context("starting the cron scheduler")?;
+    Ok(scheduler)
+}
+
+/// The occurrence a tick firing at `now` belongs to (the scheduler may fire a little late).
+fn occurrence(schedule: &ScanSchedule, now: DateTime<Utc>) -> anyhow::Result<DateTime<Utc>> {
+    let cron = parse_cron(&schedule.cron).map_err(anyhow::Error::msg)?;
+    cron.find_previous_occurrence(&now.trunc_subsecs(0), true)
+        .map_err(|e| anyhow::anyhow!("schedule {}: {e}", schedule.name))
+}
+
+/// Claims the tick at `now` and, if this replica won it and no scan is active, records a scan.
+/// Returns whether this replica claimed the tick.
+pub async fn fire(
+    state: &WorkerState,
+    schedule: &ScanSchedule,
+    now: DateTime<Utc>,
+    outcome: &str,
+) -> anyhow::Result<bool> {
+    let fire_at = occurrence(schedule, now)?;
+    let mut tx = state.pool.begin().await?;
+    if !db::scans::claim_tick(&mut tx, schedule.name, fire_at, &state.name, outcome).await? {
+        return Ok(false);
+    }
+    let requested_by = format!("schedule:{}", schedule.name);
+    let task = match shared::scans::request(&mut tx, schedule.mode, &requested_by, None).await? {
+        Requested::Recorded { scan_id, task } => {
+            db::scans::record_tick(&mut tx, schedule.name, fire_at, outcome, Some(scan_id)).await?;
+            Some(task)
+        }
+        Requested::Busy { active } => {
+            tracing::info!(schedule = schedule.name, scan.id = %active,
+                "scheduled scan skipped: a scan is still active");
+            db::scans::record_tick(&mut tx, schedule.name, fire_at, "skipped_active", None).await?;
+            None
+        }
+    };
+    tx.commit().await?;
+
+    if let Some(task) = task {
+        tracing::info!(schedule = schedule.name, scan.id = %task.scan_id, "scheduled scan queued");
+        if let Err(e) = state.queues.push_discover(task).await {
+            tracing::warn!(error = %e, "scheduled scan recorded but not enqueued; the sweeper will");
+        }
+    }
+    Ok(true)
+}
+
+/// Enqueues the latest missed tick once, if an earlier tick was claimed and the latest
+/// occurrence was not (the workers were down when it fell due).
+async fn catch_up(state: &WorkerState, schedule: &ScanSchedule) -> anyhow::Result<()> {
+    let due = occurrence(schedule, Utc::now())?;
+    let Some(last) = db::scans::last_tick(&state.pool, schedule.name).await? else {
+        return Ok(());
+    };
+    if last < due && fire(state, schedule, due, "catch_up").await? {
+        tracing::info!(schedule = schedule.name, missed = %due, "caught up a missed tick");
+    }
+    Ok(())
+}
