@@ -62,14 +62,14 @@ fn verify(state: &AppState, token: &str) -> Result<Claims, ApiError> {
     let mut validation = Validation::new(Algorithm::HS256);
     validation.leeway = 0;
     validation.set_required_spec_claims(&["exp", "sub", "iat"]);
-    jsonwebtoken::decode::<Claims>(token, &key, &validation)
-        .map(|data| data.claims)
-        .map_err(|e| match e.kind() {
+    jsonwebtoken::decode::<Claims>(token, &key, &validation).map(|data| data.claims).map_err(|e| {
+        match e.kind() {
             jsonwebtoken::errors::ErrorKind::ExpiredSignature => {
                 ApiError::unauthorized("the token has expired; log in again")
             }
             _ => ApiError::unauthorized("the token is not valid"),
-        })
+        }
+    })
 }
 
 /// Hashes a password with Argon2id (on a blocking thread: it is deliberately slow).
@@ -91,9 +91,7 @@ pub async fn verify_password(password: String, hash: String) -> Result<bool, Api
     tokio::task::spawn_blocking(move || {
         let parsed = PasswordHash::new(&hash)
             .map_err(|e| ApiError::internal(format!("stored hash: {e}")))?;
-        Ok(Argon2::default()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok())
+        Ok(Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
     })
     .await
     .map_err(|e| ApiError::internal(format!("verify task: {e}")))?
@@ -159,19 +157,14 @@ impl FromRequestParts<AppState> for AuthUser {
         let claims = verify(state, &token)?;
 
         if from_cookie && !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS) {
-            let sent = parts
-                .headers
-                .get("x-csrf-token")
-                .and_then(|v| v.to_str().ok());
+            let sent = parts.headers.get("x-csrf-token").and_then(|v| v.to_str().ok());
             let expected = cookie(parts, CSRF_COOKIE);
             if sent.is_none() || sent != expected {
                 return Err(ApiError::forbidden("the CSRF token is missing or wrong"));
             }
         }
         if shared::db::tokens::is_revoked(&state.pool, claims.jti).await? {
-            return Err(ApiError::unauthorized(
-                "the token was revoked; log in again",
-            ));
+            return Err(ApiError::unauthorized("the token was revoked; log in again"));
         }
         Ok(Self { claims })
     }

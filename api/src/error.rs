@@ -31,30 +31,17 @@ struct Body<'a> {
 impl ApiError {
     /// An error with a status, a machine code and a human detail.
     pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
-        Self {
-            status,
-            code,
-            detail: detail.into(),
-            cause: None,
-        }
+        Self { status, code, detail: detail.into(), cause: None }
     }
 
     /// 400 for a field that failed validation; the detail names the field.
     pub fn invalid(field: &str, why: impl std::fmt::Display) -> Self {
-        Self::new(
-            StatusCode::BAD_REQUEST,
-            "validation_error",
-            format!("{field}: {why}"),
-        )
+        Self::new(StatusCode::BAD_REQUEST, "validation_error", format!("{field}: {why}"))
     }
 
     /// 404 for a missing resource.
     pub fn not_found(what: impl std::fmt::Display) -> Self {
-        Self::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            format!("{what} was not found"),
-        )
+        Self::new(StatusCode::NOT_FOUND, "not_found", format!("{what} was not found"))
     }
 
     /// 401.
@@ -87,11 +74,7 @@ impl IntoResponse for ApiError {
             detail = format!("an internal error occurred; quote request id {id} when reporting it");
         }
         let reason = self.status.canonical_reason().unwrap_or("Error");
-        let body = Body {
-            error: reason,
-            detail: &detail,
-            code: self.code,
-        };
+        let body = Body { error: reason, detail: &detail, code: self.code };
         (self.status, Json(body)).into_response()
     }
 }
@@ -120,21 +103,13 @@ impl From<JsonRejection> for ApiError {
 
 impl From<PathRejection> for ApiError {
     fn from(rejection: PathRejection) -> Self {
-        Self::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_path",
-            rejection.body_text(),
-        )
+        Self::new(StatusCode::BAD_REQUEST, "invalid_path", rejection.body_text())
     }
 }
 
 impl From<QueryRejection> for ApiError {
     fn from(rejection: QueryRejection) -> Self {
-        Self::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_query",
-            rejection.body_text(),
-        )
+        Self::new(StatusCode::BAD_REQUEST, "invalid_query", rejection.body_text())
     }
 }
 

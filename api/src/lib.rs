@@ -39,13 +39,8 @@ pub async fn prepare(config: Config) -> anyhow::Result<AppState> {
     let queues = Queues::from_connection(redis.clone(), &config.queue_prefix);
     let azure = AzureClients::new(&config.azure).context("building the Azure clients")?;
 
-    let state = AppState {
-        config: Arc::new(config),
-        pool,
-        redis,
-        queues,
-        azure: Arc::new(azure),
-    };
+    shared::metrics::handle();
+    let state = AppState { config: Arc::new(config), pool, redis, queues, azure: Arc::new(azure) };
     bootstrap_admin(&state).await?;
     Ok(state)
 }
@@ -54,20 +49,14 @@ pub async fn prepare(config: Config) -> anyhow::Result<AppState> {
 /// random password is generated and printed once, on standard output, never logged.
 async fn bootstrap_admin(state: &AppState) -> anyhow::Result<()> {
     let username = &state.config.admin_username;
-    if db::users::find_by_username(&state.pool, username)
-        .await?
-        .is_some()
-    {
+    if db::users::find_by_username(&state.pool, username).await?.is_some() {
         return Ok(());
     }
     let (password, generated) = match &state.config.admin_password {
         Some(p) => (p.expose().to_owned(), false),
         None => {
             let bytes: [u8; 18] = rand::random();
-            (
-                bytes.iter().map(|b| format!("{b:02x}")).collect::<String>(),
-                true,
-            )
+            (bytes.iter().map(|b| format!("{b:02x}")).collect::<String>(), true)
         }
     };
     let hash = auth::hash_password(password.clone())
@@ -87,14 +76,8 @@ pub fn app(state: AppState) -> Router {
         ("x-content-type-options", "nosniff"),
         ("x-frame-options", "DENY"),
         ("referrer-policy", "no-referrer"),
-        (
-            "content-security-policy",
-            "default-src 'self'; frame-ancestors 'none'",
-        ),
-        (
-            "strict-transport-security",
-            "max-age=31536000; includeSubDomains",
-        ),
+        ("content-security-policy", "default-src 'self'; frame-ancestors 'none'"),
+        ("strict-transport-security", "max-age=31536000; includeSubDomains"),
         ("cache-control", "no-store"),
     ];
     let mut router = routes::router()
@@ -122,8 +105,5 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
-        .await
-        .context("serving")
+    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await.context("serving")
 }

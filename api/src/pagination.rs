@@ -21,10 +21,7 @@ impl Paging {
     pub fn validate(self) -> Result<(i64, i64), ApiError> {
         let limit = self.limit.unwrap_or(DEFAULT_LIMIT);
         if !(1..=MAX_LIMIT).contains(&limit) {
-            return Err(ApiError::invalid(
-                "limit",
-                format!("must be between 1 and {MAX_LIMIT}"),
-            ));
+            return Err(ApiError::invalid("limit", format!("must be between 1 and {MAX_LIMIT}")));
         }
         let offset = self.offset.unwrap_or(0);
         if offset < 0 {

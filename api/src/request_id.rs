@@ -34,9 +34,11 @@ pub async fn layer(request: Request, next: Next) -> Response {
         http.route = %route);
     let started = std::time::Instant::now();
 
-    let mut response = REQUEST_ID
-        .scope(id.clone(), next.run(request).instrument(span.clone()))
-        .await;
+    let mut response =
+        REQUEST_ID.scope(id.clone(), next.run(request).instrument(span.clone())).await;
+    metrics::counter!(shared::metrics::HTTP_REQUESTS, "route" => route.clone(),
+        "status" => response.status().as_u16().to_string())
+    .increment(1);
     span.in_scope(|| {
         tracing::info!(
             http.status = response.status().as_u16(),

@@ -29,6 +29,10 @@ pub struct Config {
     pub admin_username: String,
     pub admin_password: Option<Secret>,
     pub worker_concurrency: usize,
+    /// Where a worker serves `/metrics` and `/health`; `None` when turned off.
+    pub worker_metrics_addr: Option<SocketAddr>,
+    /// A bearer token a Prometheus scraper may use for the API's `/metrics`.
+    pub metrics_token: Option<Secret>,
     /// Cron schedules of unattended scans (six fields, with seconds, UTC).
     pub scan_schedules: Vec<ScanSchedule>,
     pub azure: AzureConfig,
@@ -99,10 +103,7 @@ impl Config {
         let database_url = get("DATABASE_URL").ok_or(ConfigError::Missing("DATABASE_URL"))?;
         let redis_url = get("REDIS_URL").ok_or(ConfigError::Missing("REDIS_URL"))?;
         if !redis_url.starts_with("redis://") && !redis_url.starts_with("rediss://") {
-            return Err(ConfigError::invalid(
-                "REDIS_URL",
-                "must start with redis:// or rediss://",
-            ));
+            return Err(ConfigError::invalid("REDIS_URL", "must start with redis:// or rediss://"));
         }
 
         let listen_addr = get("LISTEN_ADDR")
@@ -122,10 +123,7 @@ impl Config {
         let jwt_ttl = Duration::from_secs(parse_u64(&get, "JWT_TTL_SECONDS", 8 * 3600)?);
         let worker_concurrency = parse_u64(&get, "WORKER_CONCURRENCY", 8)? as usize;
         if worker_concurrency == 0 {
-            return Err(ConfigError::invalid(
-                "WORKER_CONCURRENCY",
-                "must be at least 1",
-            ));
+            return Err(ConfigError::invalid("WORKER_CONCURRENCY", "must be at least 1"));
         }
 
         Ok(Self {
@@ -139,6 +137,16 @@ impl Config {
             admin_username: get("ADMIN_USERNAME").unwrap_or_else(|| "admin".to_owned()),
             admin_password: get("ADMIN_PASSWORD").map(Secret::new),
             worker_concurrency,
+            worker_metrics_addr: match get("WORKER_METRICS_ADDR").as_deref() {
+                Some(v) if v.eq_ignore_ascii_case("off") => None,
+                other => Some(
+                    other
+                        .unwrap_or("0.0.0.0:9100")
+                        .parse()
+                        .map_err(|e| ConfigError::invalid("WORKER_METRICS_ADDR", format!("{e}")))?,
+                ),
+            },
+            metrics_token: get("METRICS_TOKEN").map(Secret::new),
             scan_schedules: scan_schedules(&get)?,
             azure: AzureConfig::from_lookup(&get)?,
         })
@@ -147,11 +155,7 @@ impl Config {
 
 impl AzureConfig {
     fn from_lookup(get: &impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let cloud = match get("AZURE_CLOUD")
-            .as_deref()
-            .map(str::to_ascii_lowercase)
-            .as_deref()
-        {
+        let cloud = match get("AZURE_CLOUD").as_deref().map(str::to_ascii_lowercase).as_deref() {
             None | Some("public") | Some("azurepublic") => CloudKind::Public,
             Some("china") | Some("azurechina") => CloudKind::China,
             Some("usgov") | Some("usgovernment") | Some("azuregovernment") => {
@@ -277,12 +281,7 @@ fn scan_schedules(get: &impl Fn(&str) -> Option<String>) -> Result<Vec<ScanSched
     use crate::domain::ScanMode;
     let mut schedules = Vec::new();
     for (name, variable, mode, default) in [
-        (
-            "delta",
-            "SCAN_SCHEDULE_DELTA",
-            ScanMode::Delta,
-            "0 0 */6 * * *",
-        ),
+        ("delta", "SCAN_SCHEDULE_DELTA", ScanMode::Delta, "0 0 */6 * * *"),
         ("full", "SCAN_SCHEDULE_FULL", ScanMode::Full, "0 30 2 * * *"),
     ] {
         let cron = get(variable).unwrap_or_else(|| default.to_owned());
@@ -311,9 +310,7 @@ fn parse_u64(
 ) -> Result<u64, ConfigError> {
     match get(name) {
         None => Ok(default),
-        Some(v) => v
-            .parse()
-            .map_err(|_| ConfigError::invalid(name, "must be a whole number")),
+        Some(v) => v.parse().map_err(|_| ConfigError::invalid(name, "must be a whole number")),
     }
 }
 
@@ -332,10 +329,8 @@ mod tests {
     use super::*;
 
     fn lookup(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
+        let map: HashMap<String, String> =
+            pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
         move |k| map.get(k).cloned()
     }
 
@@ -377,11 +372,7 @@ mod tests {
         pairs.push(("SCAN_SCHEDULE_FULL", "off"));
         pairs.push(("SCAN_SCHEDULE_DELTA", "every now and then"));
         let err = Config::from_lookup(lookup(&pairs)).unwrap_err();
-        assert!(
-            err.to_string()
-                .starts_with("SCAN_SCHEDULE_DELTA is invalid"),
-            "{err}"
-        );
+        assert!(err.to_string().starts_with("SCAN_SCHEDULE_DELTA is invalid"), "{err}");
     }
 
     #[test]

@@ -118,10 +118,7 @@ pub struct ExpiryThresholds {
 
 impl Default for ExpiryThresholds {
     fn default() -> Self {
-        Self {
-            critical_expiry_days: 7,
-            warning_expiry_days: 30,
-        }
+        Self { critical_expiry_days: 7, warning_expiry_days: 30 }
     }
 }
 
@@ -198,22 +195,10 @@ mod tests {
         let now = Utc::now();
         let t = ExpiryThresholds::default();
         assert_eq!(t.status_of(None, now), AssetStatus::Healthy);
-        assert_eq!(
-            t.status_of(Some(now - Duration::days(1)), now),
-            AssetStatus::Expired
-        );
-        assert_eq!(
-            t.status_of(Some(now + Duration::days(3)), now),
-            AssetStatus::Critical
-        );
-        assert_eq!(
-            t.status_of(Some(now + Duration::days(20)), now),
-            AssetStatus::Warning
-        );
-        assert_eq!(
-            t.status_of(Some(now + Duration::days(90)), now),
-            AssetStatus::Healthy
-        );
+        assert_eq!(t.status_of(Some(now - Duration::days(1)), now), AssetStatus::Expired);
+        assert_eq!(t.status_of(Some(now + Duration::days(3)), now), AssetStatus::Critical);
+        assert_eq!(t.status_of(Some(now + Duration::days(20)), now), AssetStatus::Warning);
+        assert_eq!(t.status_of(Some(now + Duration::days(90)), now), AssetStatus::Healthy);
     }
 
     #[test]

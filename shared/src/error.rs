@@ -19,9 +19,6 @@ pub enum ConfigError {
 impl ConfigError {
     /// Shorthand for an invalid value.
     pub fn invalid(name: &'static str, reason: impl Into<String>) -> Self {
-        Self::Invalid {
-            name,
-            reason: reason.into(),
-        }
+        Self::Invalid { name, reason: reason.into() }
     }
 }

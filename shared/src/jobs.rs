@@ -36,6 +36,8 @@ pub struct ScanVault {
 pub struct Queues {
     pub discover_vaults: RedisStorage<DiscoverVaults>,
     pub scan_vault: RedisStorage<ScanVault>,
+    conn: ConnectionManager,
+    prefix: String,
 }
 
 /// A task could not be handed to Redis. The job row stays queued for the sweeper.
@@ -58,8 +60,43 @@ impl Queues {
         Self {
             discover_vaults: RedisStorage::new(conn.clone())
                 .with_config(queue_config(prefix, DISCOVER_VAULTS)),
-            scan_vault: RedisStorage::new(conn).with_config(queue_config(prefix, SCAN_VAULT)),
+            scan_vault: RedisStorage::new(conn.clone())
+                .with_config(queue_config(prefix, SCAN_VAULT)),
+            conn,
+            prefix: prefix.to_owned(),
         }
+    }
+
+    /// Tasks waiting per queue (ready plus scheduled), for the queue-depth gauge.
+    pub async fn depths(&self) -> Result<Vec<(&'static str, i64)>, redis::RedisError> {
+        let mut conn = self.conn.clone();
+        let mut depths = Vec::new();
+        for kind in [DISCOVER_VAULTS, SCAN_VAULT] {
+            let config = queue_config(&self.prefix, kind);
+            let (ready, scheduled): (i64, i64) = redis::pipe()
+                .cmd("LLEN")
+                .arg(config.active_jobs_list())
+                .cmd("ZCARD")
+                .arg(config.scheduled_jobs_set())
+                .query_async(&mut conn)
+                .await?;
+            depths.push((kind, ready + scheduled));
+        }
+        Ok(depths)
+    }
+
+    /// Renders the process's metrics in Prometheus text format, with fresh queue depths.
+    pub async fn render_metrics(&self) -> String {
+        match self.depths().await {
+            Ok(depths) => {
+                for (queue, depth) in depths {
+                    metrics::gauge!(crate::metrics::QUEUE_DEPTH, "queue" => queue)
+                        .set(depth as f64);
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "queue depth could not be read from Redis"),
+        }
+        crate::metrics::handle().render()
     }
 
     /// Pushes a discover task whose apalis id is the job row's id.
@@ -79,13 +116,8 @@ async fn push<T>(mut storage: RedisStorage<T>, job_id: Uuid, task: T) -> Result<
 where
     T: Serialize + serde::de::DeserializeOwned + Unpin + Send + Sync + 'static,
 {
-    let task = TaskBuilder::new(task)
-        .task_id(TaskId::from_string(job_id.to_string()))
-        .build();
-    storage.push_task(task).await.map_err(|e| EnqueueError {
-        job_id,
-        message: e.to_string(),
-    })
+    let task = TaskBuilder::new(task).task_id(TaskId::from_string(job_id.to_string())).build();
+    storage.push_task(task).await.map_err(|e| EnqueueError { job_id, message: e.to_string() })
 }
 
 /// The storage settings of one queue. A short heartbeat keeps idle workers polling often and

@@ -7,5 +7,6 @@ pub mod db;
 pub mod domain;
 pub mod error;
 pub mod jobs;
+pub mod metrics;
 pub mod scans;
 pub mod secret;

@@ -38,10 +38,7 @@ pub async fn request(
         db::scans::supersede(&mut *tx, active, scan_id).await?;
     }
 
-    let task = DiscoverVaults {
-        job_id: Uuid::new_v4(),
-        scan_id,
-    };
+    let task = DiscoverVaults { job_id: Uuid::new_v4(), scan_id };
     let payload = serde_json::to_value(&task).unwrap_or_default();
     db::scans::insert(&mut *tx, scan_id, mode, Some(requested_by), subscriptions).await?;
     db::jobs::insert(

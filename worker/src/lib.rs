@@ -5,6 +5,7 @@
 //! supervisor restarts it.
 
 pub mod jobs;
+pub mod metrics_server;
 pub mod schedules;
 pub mod sweeper;
 
@@ -47,12 +48,10 @@ pub fn unique_name() -> String {
 
 /// Connects to Postgres and Redis, runs migrations and builds the shared state.
 pub async fn prepare(config: &Config) -> anyhow::Result<WorkerState> {
-    let pool = db::connect(
-        config.database_url.expose(),
-        (config.worker_concurrency + 4) as u32,
-    )
-    .await
-    .context("connecting to Postgres (DATABASE_URL)")?;
+    shared::metrics::handle();
+    let pool = db::connect(config.database_url.expose(), (config.worker_concurrency + 4) as u32)
+        .await
+        .context("connecting to Postgres (DATABASE_URL)")?;
     db::migrate(&pool).await.context("running migrations")?;
     let queues = Queues::connect(config.redis_url.expose(), &config.queue_prefix)
         .await
@@ -75,6 +74,15 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
     let concurrency = config.worker_concurrency;
+    let metrics = match config.worker_metrics_addr {
+        Some(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding WORKER_METRICS_ADDR {addr}"))?;
+            Some(tokio::spawn(metrics_server::serve(listener, state.clone())))
+        }
+        None => None,
+    };
     let mut scheduler = schedules::start(&state, &config.scan_schedules).await?;
     let heartbeat = tokio::spawn(beat(state.pool.clone(), state.name.clone()));
     let sweeper = tokio::spawn(sweeper::run(state.clone()));
@@ -84,15 +92,11 @@ pub async fn run(
     let scan_state = state.clone();
     let monitor = Monitor::new()
         .register(move |_| {
-            WorkerBuilder::new(format!(
-                "{}-{}",
-                discover_state.name,
-                shared::jobs::DISCOVER_VAULTS
-            ))
-            .backend(discover_state.queues.discover_vaults.clone())
-            .data(discover_state.clone())
-            .concurrency(2)
-            .build(jobs::discover_vaults::handle)
+            WorkerBuilder::new(format!("{}-{}", discover_state.name, shared::jobs::DISCOVER_VAULTS))
+                .backend(discover_state.queues.discover_vaults.clone())
+                .data(discover_state.clone())
+                .concurrency(2)
+                .build(jobs::discover_vaults::handle)
         })
         .register(move |_| {
             WorkerBuilder::new(format!("{}-{}", scan_state.name, shared::jobs::SCAN_VAULT))
@@ -125,6 +129,9 @@ pub async fn run(
 
     heartbeat.abort();
     sweeper.abort();
+    if let Some(server) = metrics {
+        server.abort();
+    }
     if let Err(e) = scheduler.shutdown().await {
         tracing::warn!(error = %e, "cron scheduler did not stop cleanly");
     }

@@ -24,9 +24,7 @@ pub async fn start(
     state: &WorkerState,
     schedules: &[ScanSchedule],
 ) -> anyhow::Result<JobScheduler> {
-    let scheduler = JobScheduler::new()
-        .await
-        .context("creating the cron scheduler")?;
+    let scheduler = JobScheduler::new().await.context("creating the cron scheduler")?;
     for schedule in schedules {
         catch_up(state, schedule).await?;
         let state = state.clone();
@@ -47,10 +45,7 @@ pub async fn start(
         .with_context(|| format!("schedule {}", schedule.name))?;
         scheduler.add(job).await.context("adding a schedule")?;
     }
-    scheduler
-        .start()
-        .await
-        .context("starting the cron scheduler")?;
+    scheduler.start().await.context("starting the cron scheduler")?;
     Ok(scheduler)
 }
 

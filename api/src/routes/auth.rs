@@ -50,10 +50,7 @@ pub async fn login(
         db::users::record_failed_login(&state.pool, user.id).await?;
         return Err(rejected());
     }
-    let role: Role = user
-        .role
-        .parse()
-        .map_err(|e| ApiError::internal(format!("role: {e}")))?;
+    let role: Role = user.role.parse().map_err(|e| ApiError::internal(format!("role: {e}")))?;
     let (token, _claims) = auth::issue(&state, user.id, &user.username, role)?;
     db::users::record_login(&state.pool, user.id).await?;
 
@@ -68,11 +65,7 @@ pub async fn login(
             .map_err(|e| ApiError::internal(format!("cookie header: {e}")))?;
         headers.append(header::SET_COOKIE, value);
     }
-    let body = LoginResponse {
-        access_token: token,
-        token_type: "bearer",
-        expires_in: ttl,
-    };
+    let body = LoginResponse { access_token: token, token_type: "bearer", expires_in: ttl };
     Ok((headers, Json(body)).into_response())
 }
 

@@ -45,9 +45,7 @@ pub async fn start_scan(
     let body = body.unwrap_or_default();
     let mode = match body.mode.as_deref() {
         None => ScanMode::Full,
-        Some(m) => m
-            .parse::<ScanMode>()
-            .map_err(|e| ApiError::invalid("mode", e))?,
+        Some(m) => m.parse::<ScanMode>().map_err(|e| ApiError::invalid("mode", e))?,
     };
     let subscriptions = match body.subscriptions {
         None => None,
@@ -83,14 +81,7 @@ pub async fn start_scan(
         // The rows are committed: the worker's sweeper re-pushes queued jobs.
         tracing::warn!(error = %e, scan.id = %scan_id, "scan recorded but not yet enqueued");
     }
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(ScanAccepted {
-            scan_id,
-            status: "queued",
-            mode,
-        }),
-    ))
+    Ok((StatusCode::ACCEPTED, Json(ScanAccepted { scan_id, status: "queued", mode })))
 }
 
 /// Progress of a scan.
@@ -240,10 +231,7 @@ pub async fn scan_results(
     }
 
     let thresholds = db::settings::expiry_thresholds(&state.pool).await?;
-    let filter = AssetFilter {
-        scan_id: Some(scan_id),
-        ..Default::default()
-    };
+    let filter = AssetFilter { scan_id: Some(scan_id), ..Default::default() };
     let mut by_status: BTreeMap<&'static str, i64> =
         AssetStatus::ALL.iter().map(|s| (s.as_str(), 0)).collect();
     for (_type, status, n) in db::assets::counts(&state.pool, &filter, thresholds).await? {
@@ -317,12 +305,7 @@ pub async fn scan_jobs(
             finished_at: j.finished_at,
         })
         .collect();
-    Ok(Json(Page {
-        items,
-        total,
-        limit,
-        offset,
-    }))
+    Ok(Json(Page { items, total, limit, offset }))
 }
 
 /// `GET /scans`.
@@ -333,16 +316,8 @@ pub async fn list_scans(
 ) -> Result<Json<Page<ScanStatusBody>>, ApiError> {
     let (limit, offset) = paging.validate()?;
     let (scans, total) = db::scans::list(&state.pool, limit, offset).await?;
-    let items = scans
-        .into_iter()
-        .map(|s| status_body(s, Vec::new()))
-        .collect();
-    Ok(Json(Page {
-        items,
-        total,
-        limit,
-        offset,
-    }))
+    let items = scans.into_iter().map(|s| status_body(s, Vec::new())).collect();
+    Ok(Json(Page { items, total, limit, offset }))
 }
 
 /// Filters of `GET /assets`.
@@ -408,11 +383,7 @@ pub async fn list_assets(
     _user: AuthUser,
     Query(query): Query<AssetQuery>,
 ) -> Result<Json<Page<AssetSummary>>, ApiError> {
-    let (limit, offset) = Paging {
-        limit: query.limit,
-        offset: query.offset,
-    }
-    .validate()?;
+    let (limit, offset) = Paging { limit: query.limit, offset: query.offset }.validate()?;
     let subscription = query
         .subscription
         .as_deref()
@@ -428,12 +399,7 @@ pub async fn list_assets(
     let thresholds = db::settings::expiry_thresholds(&state.pool).await?;
     let (assets, total) = db::assets::list(&state.pool, &filter, thresholds, limit, offset).await?;
     let items = assets.iter().map(AssetSummary::from).collect();
-    Ok(Json(Page {
-        items,
-        total,
-        limit,
-        offset,
-    }))
+    Ok(Json(Page { items, total, limit, offset }))
 }
 
 /// Every metadata field of one asset.
@@ -530,23 +496,15 @@ pub async fn list_vaults(
     _user: AuthUser,
     Query(query): Query<VaultQuery>,
 ) -> Result<Json<Page<VaultBody>>, ApiError> {
-    let (limit, offset) = Paging {
-        limit: query.limit,
-        offset: query.offset,
-    }
-    .validate()?;
+    let (limit, offset) = Paging { limit: query.limit, offset: query.offset }.validate()?;
     let subscription = query
         .subscription
         .as_deref()
         .map(|s| SubscriptionId::parse(s).map_err(|e| ApiError::invalid("subscription", e)))
         .transpose()?;
-    let (vaults, total) = db::vaults::list(
-        &state.pool,
-        subscription.as_ref().map(|s| s.as_str()),
-        limit,
-        offset,
-    )
-    .await?;
+    let (vaults, total) =
+        db::vaults::list(&state.pool, subscription.as_ref().map(|s| s.as_str()), limit, offset)
+            .await?;
     let items = vaults
         .into_iter()
         .map(|v| VaultBody {
@@ -572,10 +530,5 @@ pub async fn list_vaults(
             last_scan_id: v.last_scan_id,
         })
         .collect();
-    Ok(Json(Page {
-        items,
-        total,
-        limit,
-        offset,
-    }))
+    Ok(Json(Page { items, total, limit, offset }))
 }

@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod discovery;
+pub mod metrics;
 pub mod subscriptions;
 pub mod system;
 
@@ -30,38 +31,19 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/auth/me", Access::User),
     ("GET", "/health", Access::Public),
     ("GET", "/identity", Access::User),
+    ("GET", "/metrics", Access::User),
     ("POST", "/api/assets/discovery/scan", Access::User),
-    (
-        "GET",
-        "/api/assets/discovery/scan/{scan_id}/status",
-        Access::User,
-    ),
-    (
-        "GET",
-        "/api/assets/discovery/scan/{scan_id}/results",
-        Access::User,
-    ),
-    (
-        "GET",
-        "/api/assets/discovery/scan/{scan_id}/jobs",
-        Access::User,
-    ),
+    ("GET", "/api/assets/discovery/scan/{scan_id}/status", Access::User),
+    ("GET", "/api/assets/discovery/scan/{scan_id}/results", Access::User),
+    ("GET", "/api/assets/discovery/scan/{scan_id}/jobs", Access::User),
     ("GET", "/api/assets/discovery/scans", Access::User),
     ("GET", "/api/assets/discovery/assets", Access::User),
-    (
-        "GET",
-        "/api/assets/discovery/assets/{asset_id}",
-        Access::User,
-    ),
+    ("GET", "/api/assets/discovery/assets/{asset_id}", Access::User),
     ("GET", "/api/assets/discovery/vaults", Access::User),
     ("GET", "/subscriptions", Access::User),
     ("POST", "/subscriptions", Access::User),
     ("DELETE", "/subscriptions/{subscription_id}", Access::User),
-    (
-        "POST",
-        "/subscriptions/{subscription_id}/test",
-        Access::User,
-    ),
+    ("POST", "/subscriptions/{subscription_id}/test", Access::User),
 ];
 
 /// All routes.
@@ -72,36 +54,16 @@ pub fn router() -> Router<AppState> {
         .route("/auth/me", get(auth::me))
         .route("/health", get(system::health))
         .route("/identity", get(system::identity))
+        .route("/metrics", get(metrics::metrics))
         .route("/api/assets/discovery/scan", post(discovery::start_scan))
-        .route(
-            "/api/assets/discovery/scan/{scan_id}/status",
-            get(discovery::scan_status),
-        )
-        .route(
-            "/api/assets/discovery/scan/{scan_id}/results",
-            get(discovery::scan_results),
-        )
-        .route(
-            "/api/assets/discovery/scan/{scan_id}/jobs",
-            get(discovery::scan_jobs),
-        )
+        .route("/api/assets/discovery/scan/{scan_id}/status", get(discovery::scan_status))
+        .route("/api/assets/discovery/scan/{scan_id}/results", get(discovery::scan_results))
+        .route("/api/assets/discovery/scan/{scan_id}/jobs", get(discovery::scan_jobs))
         .route("/api/assets/discovery/scans", get(discovery::list_scans))
         .route("/api/assets/discovery/assets", get(discovery::list_assets))
-        .route(
-            "/api/assets/discovery/assets/{asset_id}",
-            get(discovery::get_asset),
-        )
+        .route("/api/assets/discovery/assets/{asset_id}", get(discovery::get_asset))
         .route("/api/assets/discovery/vaults", get(discovery::list_vaults))
-        .route(
-            "/subscriptions",
-            get(subscriptions::list).post(subscriptions::add),
-        )
-        .route(
-            "/subscriptions/{subscription_id}",
-            delete(subscriptions::remove),
-        )
-        .route(
-            "/subscriptions/{subscription_id}/test",
-            post(subscriptions::test),
-        )
+        .route("/subscriptions", get(subscriptions::list).post(subscriptions::add))
+        .route("/subscriptions/{subscription_id}", delete(subscriptions::remove))
+        .route("/subscriptions/{subscription_id}/test", post(subscriptions::test))
 }

@@ -54,12 +54,7 @@ pub async fn list(
     let (limit, offset) = paging.validate()?;
     let (rows, total) = db::subscriptions::list(&state.pool, limit, offset).await?;
     let items = rows.into_iter().map(SubscriptionBody::from).collect();
-    Ok(Json(Page {
-        items,
-        total,
-        limit,
-        offset,
-    }))
+    Ok(Json(Page { items, total, limit, offset }))
 }
 
 /// The body of `POST /subscriptions`.
@@ -78,11 +73,7 @@ pub async fn add(
 ) -> Result<(StatusCode, Json<SubscriptionBody>), ApiError> {
     let id = SubscriptionId::parse(&body.subscription_id)
         .map_err(|e| ApiError::invalid("subscriptionId", e))?;
-    let name = body
-        .name
-        .as_deref()
-        .map(str::trim)
-        .filter(|n| !n.is_empty());
+    let name = body.name.as_deref().map(str::trim).filter(|n| !n.is_empty());
     if name.is_some_and(|n| n.len() > 200) {
         return Err(ApiError::invalid("name", "must be at most 200 characters"));
     }
@@ -162,10 +153,9 @@ pub async fn test(
             result.can_list_vaults = true;
             result.vaults = Some(vaults.len());
         }
-        Err(e) => result.missing.push(explain(
-            "list Key Vaults (Microsoft.KeyVault/vaults/read)",
-            &e,
-        )),
+        Err(e) => {
+            result.missing.push(explain("list Key Vaults (Microsoft.KeyVault/vaults/read)", &e))
+        }
     }
     result.ok = result.can_read_subscription && result.can_list_vaults;
     Ok(Json(result))

@@ -26,14 +26,8 @@ struct Check {
 impl Check {
     fn from<E: std::fmt::Display>(result: Result<(), E>) -> Self {
         match result {
-            Ok(()) => Self {
-                status: "ok",
-                detail: None,
-            },
-            Err(e) => Self {
-                status: "down",
-                detail: Some(e.to_string()),
-            },
+            Ok(()) => Self { status: "ok", detail: None },
+            Err(e) => Self { status: "down", detail: Some(e.to_string()) },
         }
     }
 }
@@ -58,18 +52,13 @@ struct Workers {
 /// `GET /health`: 200 when Postgres and Redis answer, 503 otherwise. Workers are reported but
 /// do not make the API unhealthy (it still serves reads without them).
 pub async fn health(State(state): State<AppState>) -> Response {
-    let database = sqlx::query_scalar::<_, i32>("SELECT 1")
-        .fetch_one(&state.pool)
-        .await
-        .map(|_| ());
+    let database =
+        sqlx::query_scalar::<_, i32>("SELECT 1").fetch_one(&state.pool).await.map(|_| ());
     let mut redis = state.redis.clone();
-    let ping: Result<(), redis::RedisError> = redis::cmd("PING")
-        .query_async::<String>(&mut redis)
-        .await
-        .map(|_| ());
-    let seen = shared::db::workers::count_recent(&state.pool, WORKER_FRESH_SECONDS)
-        .await
-        .unwrap_or(0);
+    let ping: Result<(), redis::RedisError> =
+        redis::cmd("PING").query_async::<String>(&mut redis).await.map(|_| ());
+    let seen =
+        shared::db::workers::count_recent(&state.pool, WORKER_FRESH_SECONDS).await.unwrap_or(0);
 
     let healthy = database.is_ok() && ping.is_ok();
     let body = Health {
@@ -77,16 +66,9 @@ pub async fn health(State(state): State<AppState>) -> Response {
         version: env!("CARGO_PKG_VERSION"),
         database: Check::from(database),
         redis: Check::from(ping),
-        workers: Workers {
-            status: if seen > 0 { "ok" } else { "none" },
-            seen_recently: seen,
-        },
+        workers: Workers { status: if seen > 0 { "ok" } else { "none" }, seen_recently: seen },
     };
-    let code = if healthy {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
+    let code = if healthy { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (code, Json(body)).into_response()
 }
 
@@ -109,14 +91,10 @@ pub async fn identity(
     let unavailable = |detail: String| {
         ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "azure_unavailable", detail)
     };
-    let credential = state
-        .azure
-        .credential()
-        .map_err(|e| unavailable(e.to_string()))?;
+    let credential = state.azure.credential().map_err(|e| unavailable(e.to_string()))?;
     let scope = scope_for(&state.config.azure.resource_manager_audience);
-    let found = identity::current(&credential, &scope)
-        .await
-        .map_err(|e| unavailable(e.to_string()))?;
+    let found =
+        identity::current(&credential, &scope).await.map_err(|e| unavailable(e.to_string()))?;
     Ok(Json(IdentityInfo {
         identity: found,
         cloud: format!("{:?}", state.config.azure.cloud).to_ascii_lowercase(),

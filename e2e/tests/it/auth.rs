@@ -14,11 +14,9 @@ fn concrete(path: &str) -> String {
 
 #[tokio::test]
 async fn every_guarded_route_answers_401_without_a_token() -> anyhow::Result<()> {
-    let app = TestApp::spawn_with(crate::harness::Options {
-        without_worker: true,
-        ..Default::default()
-    })
-    .await?;
+    let app =
+        TestApp::spawn_with(crate::harness::Options { without_worker: true, ..Default::default() })
+            .await?;
     let mut guarded = 0;
     for (method, path, access) in ROUTES {
         if *access == Access::Public {
@@ -38,10 +36,7 @@ async fn every_guarded_route_answers_401_without_a_token() -> anyhow::Result<()>
         assert_eq!(error_code(&body), "unauthorized", "{method} {path}");
         guarded += 1;
     }
-    assert!(
-        guarded >= 10,
-        "the route table lists {guarded} guarded routes"
-    );
+    assert!(guarded >= 10, "the route table lists {guarded} guarded routes");
 
     let (status, health) = app.get("", "/health").await?;
     assert_eq!(status, 200, "{health}");
@@ -52,11 +47,9 @@ async fn every_guarded_route_answers_401_without_a_token() -> anyhow::Result<()>
 
 #[tokio::test]
 async fn a_tampered_or_expired_or_revoked_token_is_refused() -> anyhow::Result<()> {
-    let app = TestApp::spawn_with(crate::harness::Options {
-        without_worker: true,
-        ..Default::default()
-    })
-    .await?;
+    let app =
+        TestApp::spawn_with(crate::harness::Options { without_worker: true, ..Default::default() })
+            .await?;
     let token = app.login().await?;
     let (status, me) = app.get(&token, "/auth/me").await?;
     assert_eq!(status, 200, "{me}");
@@ -82,13 +75,7 @@ async fn a_tampered_or_expired_or_revoked_token_is_refused() -> anyhow::Result<(
     let expired = jsonwebtoken::encode(&jsonwebtoken::Header::default(), &claims, &key)?;
     let (status, body) = app.get(&expired, "/auth/me").await?;
     assert_eq!(status, 401, "{body}");
-    assert!(
-        body["detail"]
-            .as_str()
-            .context("detail")?
-            .contains("expired"),
-        "{body}"
-    );
+    assert!(body["detail"].as_str().context("detail")?.contains("expired"), "{body}");
 
     // A wrong password is refused with the same shape.
     let response = app
@@ -100,33 +87,21 @@ async fn a_tampered_or_expired_or_revoked_token_is_refused() -> anyhow::Result<(
     assert_eq!(response.status(), 401);
 
     // Logout revokes the token.
-    let response = app
-        .http
-        .post(format!("{}/auth/logout", app.api_url))
-        .bearer_auth(&token)
-        .send()
-        .await?;
+    let response =
+        app.http.post(format!("{}/auth/logout", app.api_url)).bearer_auth(&token).send().await?;
     assert_eq!(response.status(), 204);
     let (status, body) = app.get(&token, "/auth/me").await?;
     assert_eq!(status, 401, "{body}");
-    assert!(
-        body["detail"]
-            .as_str()
-            .context("detail")?
-            .contains("revoked"),
-        "{body}"
-    );
+    assert!(body["detail"].as_str().context("detail")?.contains("revoked"), "{body}");
 
     app.finish().await
 }
 
 #[tokio::test]
 async fn identity_reports_the_service_principal_cloudsim_issued() -> anyhow::Result<()> {
-    let app = TestApp::spawn_with(crate::harness::Options {
-        without_worker: true,
-        ..Default::default()
-    })
-    .await?;
+    let app =
+        TestApp::spawn_with(crate::harness::Options { without_worker: true, ..Default::default() })
+            .await?;
     let token = app.login().await?;
     let (status, identity) = app.get(&token, "/identity").await?;
     assert_eq!(status, 200, "{identity}");

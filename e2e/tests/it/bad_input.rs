@@ -6,11 +6,7 @@ use crate::harness::{Options, TestApp, error_code};
 
 #[tokio::test]
 async fn malformed_or_invalid_requests_get_400_with_the_error_shape() -> anyhow::Result<()> {
-    let app = TestApp::spawn_with(Options {
-        without_worker: true,
-        ..Default::default()
-    })
-    .await?;
+    let app = TestApp::spawn_with(Options { without_worker: true, ..Default::default() }).await?;
     let token = app.login().await?;
 
     let response = app
@@ -24,38 +20,17 @@ async fn malformed_or_invalid_requests_get_400_with_the_error_shape() -> anyhow:
     assert_eq!(response.status(), 400);
     assert_eq!(error_code(&response.json().await?), "malformed_json");
 
-    let (status, body) = app
-        .post(
-            &token,
-            "/api/assets/discovery/scan",
-            &json!({"mode": "quick"}),
-        )
-        .await?;
+    let (status, body) =
+        app.post(&token, "/api/assets/discovery/scan", &json!({"mode": "quick"})).await?;
     assert_eq!(status, 400, "{body}");
     assert_eq!(error_code(&body), "validation_error");
-    assert!(
-        body["detail"]
-            .as_str()
-            .unwrap_or_default()
-            .starts_with("mode:"),
-        "{body}"
-    );
+    assert!(body["detail"].as_str().unwrap_or_default().starts_with("mode:"), "{body}");
 
     let (status, body) = app
-        .post(
-            &token,
-            "/api/assets/discovery/scan",
-            &json!({"subscriptions": ["production"]}),
-        )
+        .post(&token, "/api/assets/discovery/scan", &json!({"subscriptions": ["production"]}))
         .await?;
     assert_eq!(status, 400, "{body}");
-    assert!(
-        body["detail"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("subscriptions[0]"),
-        "{body}"
-    );
+    assert!(body["detail"].as_str().unwrap_or_default().contains("subscriptions[0]"), "{body}");
 
     for path in [
         "/api/assets/discovery/assets?type=password",
@@ -77,19 +52,13 @@ async fn malformed_or_invalid_requests_get_400_with_the_error_shape() -> anyhow:
     assert_eq!(status, 404, "{body}");
     assert_eq!(error_code(&body), "unknown_route");
     let (status, body) = app
-        .get(
-            &token,
-            "/api/assets/discovery/scan/6f1c0f8e-0000-4000-8000-000000000009/status",
-        )
+        .get(&token, "/api/assets/discovery/scan/6f1c0f8e-0000-4000-8000-000000000009/status")
         .await?;
     assert_eq!(status, 404, "{body}");
     assert_eq!(error_code(&body), "not_found");
 
     let (_, scans) = app.get(&token, "/api/assets/discovery/scans").await?;
-    assert_eq!(
-        scans["total"], 0,
-        "a refused request must not record a scan: {scans}"
-    );
+    assert_eq!(scans["total"], 0, "a refused request must not record a scan: {scans}");
 
     app.finish().await
 }

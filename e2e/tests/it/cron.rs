@@ -35,10 +35,7 @@ async fn three_replicas_enqueue_each_tick_of_a_schedule_once() -> anyhow::Result
     // Wait for state, not time: until four ticks were claimed.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     while ticks(&app, "delta").await?.len() < 4 {
-        anyhow::ensure!(
-            tokio::time::Instant::now() < deadline,
-            "the schedule never fired"
-        );
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "the schedule never fired");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     app.stop_workers().await?;
@@ -46,29 +43,18 @@ async fn three_replicas_enqueue_each_tick_of_a_schedule_once() -> anyhow::Result
     let claimed = ticks(&app, "delta").await?;
     for pair in claimed.windows(2) {
         let gap = pair[1].0 - pair[0].0;
-        assert!(
-            gap.num_seconds() >= 2 && gap.num_seconds() % 2 == 0,
-            "ticks {pair:?}"
-        );
+        assert!(gap.num_seconds() >= 2 && gap.num_seconds() % 2 == 0, "ticks {pair:?}");
     }
-    let enqueued: Vec<uuid::Uuid> = claimed
-        .iter()
-        .filter(|t| t.1 == "enqueued")
-        .filter_map(|t| t.2)
-        .collect();
+    let enqueued: Vec<uuid::Uuid> =
+        claimed.iter().filter(|t| t.1 == "enqueued").filter_map(|t| t.2).collect();
     assert!(!enqueued.is_empty(), "no tick recorded a scan: {claimed:?}");
     let scheduled: i64 =
         sqlx::query_scalar("SELECT count(*) FROM scans WHERE requested_by = 'schedule:delta'")
             .fetch_one(&app.pool)
             .await?;
-    assert_eq!(
-        scheduled,
-        enqueued.len() as i64,
-        "one scan per enqueued tick, none twice"
-    );
-    let modes: Vec<String> = sqlx::query_scalar("SELECT DISTINCT mode FROM scans")
-        .fetch_all(&app.pool)
-        .await?;
+    assert_eq!(scheduled, enqueued.len() as i64, "one scan per enqueued tick, none twice");
+    let modes: Vec<String> =
+        sqlx::query_scalar("SELECT DISTINCT mode FROM scans").fetch_all(&app.pool).await?;
     assert_eq!(modes, ["delta"]);
 
     app.finish().await
@@ -96,19 +82,12 @@ async fn a_tick_missed_during_downtime_is_caught_up_once() -> anyhow::Result<()>
     app.start_worker().await?;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while ticks(&app, "full").await?.len() < 2 {
-        anyhow::ensure!(
-            tokio::time::Instant::now() < deadline,
-            "no catch-up happened"
-        );
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "no catch-up happened");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let token = app.login().await?;
     let caught = ticks(&app, "full").await?;
-    assert_eq!(
-        caught.len(),
-        2,
-        "one catch-up for three missed ticks: {caught:?}"
-    );
+    assert_eq!(caught.len(), 2, "one catch-up for three missed ticks: {caught:?}");
     assert_eq!(caught[1].1, "catch_up");
     let scan_id = caught[1].2.context("the catch-up recorded a scan")?;
     let done = app.wait_for_scan(&token, &scan_id.to_string()).await?;

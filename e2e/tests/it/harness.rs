@@ -60,16 +60,10 @@ fn cloudsim_binary() -> anyhow::Result<PathBuf> {
     // Test binaries live in target/<profile>/deps; cargo builds cloudsim's binary into
     // target/<profile> because the cloudsim crate has integration tests of its own.
     let exe = std::env::current_exe()?;
-    let profile_dir = exe
-        .parent()
-        .and_then(|d| d.parent())
-        .context("test binary path")?;
+    let profile_dir = exe.parent().and_then(|d| d.parent()).context("test binary path")?;
     let path = profile_dir.join("cloudsim");
     if !path.is_file() {
-        bail!(
-            "{} is missing: run the workspace tests (cargo test --workspace)",
-            path.display()
-        );
+        bail!("{} is missing: run the workspace tests (cargo test --workspace)", path.display());
     }
     Ok(path)
 }
@@ -108,24 +102,12 @@ impl Cloudsim {
         let http = reqwest::Client::builder()
             .tls_certs_merge(reqwest::Certificate::from_pem_bundle(&ca)?)
             .build()?;
-        Ok(Self {
-            child,
-            url: url.to_owned(),
-            env,
-            http,
-            _dir: dir,
-        })
+        Ok(Self { child, url: url.to_owned(), env, http, _dir: dir })
     }
 
     /// `GET /_sim/stats`.
     pub async fn stats(&self) -> anyhow::Result<Value> {
-        Ok(self
-            .http
-            .get(format!("{}/_sim/stats", self.url))
-            .send()
-            .await?
-            .json()
-            .await?)
+        Ok(self.http.get(format!("{}/_sim/stats", self.url)).send().await?.json().await?)
     }
 }
 
@@ -137,10 +119,7 @@ pub struct TestApp {
     pub config: Config,
     pub database: String,
     pub pool: sqlx::PgPool,
-    workers: Vec<(
-        tokio::sync::oneshot::Sender<()>,
-        tokio::task::JoinHandle<anyhow::Result<()>>,
-    )>,
+    workers: Vec<(tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<anyhow::Result<()>>)>,
 }
 
 /// How a test wants its app.
@@ -162,9 +141,7 @@ impl TestApp {
         let cloudsim = Cloudsim::start(options.scenario)?;
 
         let database = format!("cc_test_{}", Uuid::new_v4().simple());
-        let admin = sqlx::PgPool::connect(ADMIN_DB_URL)
-            .await
-            .context("Postgres for tests")?;
+        let admin = sqlx::PgPool::connect(ADMIN_DB_URL).await.context("Postgres for tests")?;
         // The name is generated from a UUID above, never from input.
         sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {database}")))
             .execute(&admin)
@@ -175,19 +152,15 @@ impl TestApp {
         let mut vars: HashMap<String, String> = cloudsim.env.clone();
         vars.insert("DATABASE_URL".into(), database_url.clone());
         vars.insert("REDIS_URL".into(), REDIS_URL.into());
-        vars.insert(
-            "QUEUE_PREFIX".into(),
-            format!("cctest:{}", Uuid::new_v4().simple()),
-        );
-        vars.insert(
-            "SECRET_KEY".into(),
-            "test-secret-key-that-is-long-enough-0123".into(),
-        );
+        vars.insert("QUEUE_PREFIX".into(), format!("cctest:{}", Uuid::new_v4().simple()));
+        vars.insert("SECRET_KEY".into(), "test-secret-key-that-is-long-enough-0123".into());
         vars.insert("ADMIN_PASSWORD".into(), ADMIN_PASSWORD.into());
         vars.insert("WORKER_CONCURRENCY".into(), "4".into());
         // No unattended scans unless a test asks for them.
         vars.insert("SCAN_SCHEDULE_DELTA".into(), "off".into());
         vars.insert("SCAN_SCHEDULE_FULL".into(), "off".into());
+        vars.insert("WORKER_METRICS_ADDR".into(), "off".into());
+        vars.insert("METRICS_TOKEN".into(), "scraper-token-for-tests".into());
         for (k, v) in options.extra_env {
             vars.insert(k.to_owned(), v);
         }
@@ -261,27 +234,16 @@ impl TestApp {
             .send()
             .await?;
         if response.status() != 200 {
-            bail!(
-                "login failed: {} {}",
-                response.status(),
-                response.text().await?
-            );
+            bail!("login failed: {} {}", response.status(), response.text().await?);
         }
         let body: Value = response.json().await?;
-        Ok(body["access_token"]
-            .as_str()
-            .context("access_token")?
-            .to_owned())
+        Ok(body["access_token"].as_str().context("access_token")?.to_owned())
     }
 
     /// GET with a token; returns the status and the JSON body.
     pub async fn get(&self, token: &str, path: &str) -> anyhow::Result<(u16, Value)> {
-        let response = self
-            .http
-            .get(format!("{}{path}", self.api_url))
-            .bearer_auth(token)
-            .send()
-            .await?;
+        let response =
+            self.http.get(format!("{}{path}", self.api_url)).bearer_auth(token).send().await?;
         let status = response.status().as_u16();
         Ok((status, response.json().await.unwrap_or(Value::Null)))
     }
@@ -318,12 +280,8 @@ impl TestApp {
     pub async fn wait_for_scan(&self, token: &str, scan_id: &str) -> anyhow::Result<Value> {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
         loop {
-            let (_, status) = self
-                .get(
-                    token,
-                    &format!("/api/assets/discovery/scan/{scan_id}/status"),
-                )
-                .await?;
+            let (_, status) =
+                self.get(token, &format!("/api/assets/discovery/scan/{scan_id}/status")).await?;
             let state = status["status"].as_str().unwrap_or_default();
             if !matches!(state, "queued" | "running") {
                 return Ok(status);
@@ -340,8 +298,5 @@ impl TestApp {
 pub fn error_code(body: &Value) -> String {
     assert!(body["error"].is_string(), "no error phrase in {body}");
     assert!(body["detail"].is_string(), "no detail in {body}");
-    body["code"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no code in {body}"))
-        .to_owned()
+    body["code"].as_str().unwrap_or_else(|| panic!("no code in {body}")).to_owned()
 }

@@ -6,5 +6,6 @@ mod auth;
 mod bad_input;
 mod cron;
 mod harness;
+mod metrics;
 mod scan;
 mod subscriptions;

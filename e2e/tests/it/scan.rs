@@ -10,9 +10,7 @@ use x509_parser::prelude::{FromDer, X509Certificate};
 use crate::harness::{Options, TestApp};
 
 async fn total(app: &TestApp, token: &str, query: &str) -> anyhow::Result<i64> {
-    let (status, body) = app
-        .get(token, &format!("/api/assets/discovery/assets?{query}"))
-        .await?;
+    let (status, body) = app.get(token, &format!("/api/assets/discovery/assets?{query}")).await?;
     assert_eq!(status, 200, "{body}");
     body["total"].as_i64().context("total")
 }
@@ -31,10 +29,7 @@ fn system_ca_subjects() -> anyhow::Result<HashMap<String, String>> {
             .collect();
         let der = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, b64)?;
         if let Ok((_, cert)) = X509Certificate::from_der(&der) {
-            found.insert(
-                hex::encode_upper(sha1::Sha1::digest(&der)),
-                cert.subject().to_string(),
-            );
+            found.insert(hex::encode_upper(sha1::Sha1::digest(&der)), cert.subject().to_string());
         }
     }
     Ok(found)
@@ -49,37 +44,18 @@ async fn a_full_scan_inventories_exactly_what_the_tenant_holds() -> anyhow::Resu
     let status = app.scan_to_end(&token, &json!({"mode": "full"})).await?;
     assert_eq!(status["status"], "completed", "{status}");
     let vaults = truth["vaults"].as_i64().context("vaults")?;
-    assert_eq!(
-        status["progress"]["vaultsTotal"].as_i64(),
-        Some(vaults),
-        "{status}"
-    );
-    assert_eq!(
-        status["progress"]["vaultsDone"].as_i64(),
-        Some(vaults),
-        "{status}"
-    );
+    assert_eq!(status["progress"]["vaultsTotal"].as_i64(), Some(vaults), "{status}");
+    assert_eq!(status["progress"]["vaultsDone"].as_i64(), Some(vaults), "{status}");
 
-    for (kind, field) in [
-        ("secret", "secrets"),
-        ("key", "keys"),
-        ("certificate", "certificates"),
-    ] {
+    for (kind, field) in [("secret", "secrets"), ("key", "keys"), ("certificate", "certificates")] {
         let expected = truth[field].as_i64().context("stat")?;
-        assert_eq!(
-            total(&app, &token, &format!("type={kind}")).await?,
-            expected,
-            "{kind}"
-        );
+        assert_eq!(total(&app, &token, &format!("type={kind}")).await?, expected, "{kind}");
     }
     let all = ["secrets", "keys", "certificates"]
         .iter()
         .map(|f| truth[*f].as_i64().unwrap_or_default())
         .sum::<i64>();
-    assert!(
-        all >= 300,
-        "the demo tenant should hold at least 300 items, has {all}"
-    );
+    assert!(all >= 300, "the demo tenant should hold at least 300 items, has {all}");
     assert_eq!(total(&app, &token, "").await?, all);
 
     let expired = truth["expired"].as_i64().context("expired")?;
@@ -87,36 +63,17 @@ async fn a_full_scan_inventories_exactly_what_the_tenant_holds() -> anyhow::Resu
     let within30 = truth["expiringWithin30Days"].as_i64().context("30 days")?;
     assert_eq!(total(&app, &token, "status=expired").await?, expired);
     assert_eq!(total(&app, &token, "status=critical").await?, within7);
-    assert_eq!(
-        total(&app, &token, "status=warning").await?,
-        within30 - within7
-    );
-    assert_eq!(
-        total(&app, &token, "status=healthy").await?,
-        all - expired - within30
-    );
+    assert_eq!(total(&app, &token, "status=warning").await?, within30 - within7);
+    assert_eq!(total(&app, &token, "status=healthy").await?, all - expired - within30);
 
     let scan_id = status["scanId"].as_str().context("scanId")?;
-    let (_, results) = app
-        .get(
-            &token,
-            &format!("/api/assets/discovery/scan/{scan_id}/results"),
-        )
-        .await?;
+    let (_, results) =
+        app.get(&token, &format!("/api/assets/discovery/scan/{scan_id}/results")).await?;
     assert_eq!(results["total"].as_i64(), Some(all), "{results}");
-    assert_eq!(
-        results["byStatus"]["expired"].as_i64(),
-        Some(expired),
-        "{results}"
-    );
-    assert_eq!(
-        results["vaults"].as_array().map(Vec::len),
-        Some(vaults as usize)
-    );
+    assert_eq!(results["byStatus"]["expired"].as_i64(), Some(expired), "{results}");
+    assert_eq!(results["vaults"].as_array().map(Vec::len), Some(vaults as usize));
 
-    let (_, vault_list) = app
-        .get(&token, "/api/assets/discovery/vaults?limit=500")
-        .await?;
+    let (_, vault_list) = app.get(&token, "/api/assets/discovery/vaults?limit=500").await?;
     assert_eq!(vault_list["total"].as_i64(), Some(vaults), "{vault_list}");
 
     app.finish().await
@@ -130,54 +87,34 @@ async fn certificate_assets_carry_the_real_ca_certificates_of_the_machine() -> a
     let system = system_ca_subjects()?;
     assert!(!system.is_empty(), "the machine's CA bundle is empty");
 
-    let (_, page) = app
-        .get(
-            &token,
-            "/api/assets/discovery/assets?type=certificate&limit=500",
-        )
-        .await?;
+    let (_, page) =
+        app.get(&token, "/api/assets/discovery/assets?type=certificate&limit=500").await?;
     let mut matched = 0;
     for item in page["items"].as_array().context("items")? {
         let id = item["id"].as_str().context("id")?;
-        let (status, detail) = app
-            .get(&token, &format!("/api/assets/discovery/assets/{id}"))
-            .await?;
+        let (status, detail) =
+            app.get(&token, &format!("/api/assets/discovery/assets/{id}")).await?;
         assert_eq!(status, 200, "{detail}");
         let thumbprint = detail["thumbprint"].as_str().context("thumbprint")?;
         assert_eq!(thumbprint.len(), 40, "SHA-1 thumbprint in hex: {detail}");
-        assert!(
-            detail["issuer"].is_string() && detail["keyType"].is_string(),
-            "{detail}"
-        );
+        assert!(detail["issuer"].is_string() && detail["keyType"].is_string(), "{detail}");
         if let Some(subject) = system.get(thumbprint) {
-            assert_eq!(
-                detail["subject"].as_str(),
-                Some(subject.as_str()),
-                "{detail}"
-            );
+            assert_eq!(detail["subject"].as_str(), Some(subject.as_str()), "{detail}");
             matched += 1;
         }
     }
-    assert!(
-        matched >= 10,
-        "only {matched} certificates matched the machine's CA bundle"
-    );
+    assert!(matched >= 10, "only {matched} certificates matched the machine's CA bundle");
 
     app.finish().await
 }
 
 #[tokio::test]
 async fn a_scan_waits_in_redis_until_a_worker_takes_it() -> anyhow::Result<()> {
-    let mut app = TestApp::spawn_with(Options {
-        without_worker: true,
-        ..Default::default()
-    })
-    .await?;
+    let mut app =
+        TestApp::spawn_with(Options { without_worker: true, ..Default::default() }).await?;
     let token = app.login().await?;
 
-    let (status, accepted) = app
-        .post(&token, "/api/assets/discovery/scan", &json!({}))
-        .await?;
+    let (status, accepted) = app.post(&token, "/api/assets/discovery/scan", &json!({})).await?;
     assert_eq!(status, 202, "{accepted}");
     assert_eq!(accepted["status"], "queued");
     let scan_id = accepted["scanId"].as_str().context("scanId")?.to_owned();
@@ -194,39 +131,19 @@ async fn a_scan_waits_in_redis_until_a_worker_takes_it() -> anyhow::Result<()> {
         .arg(job_id.to_string())
         .query_async(&mut conn)
         .await?;
-    assert!(
-        waiting,
-        "the scan job should wait in Redis under its job row's id"
-    );
-    let (_, before) = app
-        .get(
-            &token,
-            &format!("/api/assets/discovery/scan/{scan_id}/status"),
-        )
-        .await?;
+    assert!(waiting, "the scan job should wait in Redis under its job row's id");
+    let (_, before) =
+        app.get(&token, &format!("/api/assets/discovery/scan/{scan_id}/status")).await?;
     assert_eq!(before["status"], "queued");
 
-    let (status, conflict) = app
-        .post(&token, "/api/assets/discovery/scan", &json!({}))
-        .await?;
+    let (status, conflict) = app.post(&token, "/api/assets/discovery/scan", &json!({})).await?;
     assert_eq!(status, 409, "{conflict}");
-    assert!(
-        conflict["detail"]
-            .as_str()
-            .unwrap_or_default()
-            .contains(&scan_id),
-        "{conflict}"
-    );
+    assert!(conflict["detail"].as_str().unwrap_or_default().contains(&scan_id), "{conflict}");
 
     app.start_worker().await?;
     let done = app.wait_for_scan(&token, &scan_id).await?;
     assert_eq!(done["status"], "completed", "{done}");
-    let (_, jobs) = app
-        .get(
-            &token,
-            &format!("/api/assets/discovery/scan/{scan_id}/jobs"),
-        )
-        .await?;
+    let (_, jobs) = app.get(&token, &format!("/api/assets/discovery/scan/{scan_id}/jobs")).await?;
     let kinds: Vec<&str> = jobs["items"]
         .as_array()
         .context("jobs")?
@@ -267,11 +184,8 @@ fn locked_vault_scenario() -> String {
 async fn a_vault_behind_a_firewall_is_recorded_and_the_scan_completes_with_errors()
 -> anyhow::Result<()> {
     let scenario = locked_vault_scenario();
-    let app = TestApp::spawn_with(Options {
-        scenario: Some(&scenario),
-        ..Default::default()
-    })
-    .await?;
+    let app =
+        TestApp::spawn_with(Options { scenario: Some(&scenario), ..Default::default() }).await?;
     let token = app.login().await?;
 
     let status = app.scan_to_end(&token, &json!({"mode": "full"})).await?;
@@ -297,11 +211,8 @@ async fn a_vault_behind_a_firewall_is_recorded_and_the_scan_completes_with_error
 #[tokio::test]
 async fn throttled_vaults_are_retried_until_they_answer() -> anyhow::Result<()> {
     let scenario = locked_vault_scenario();
-    let app = TestApp::spawn_with(Options {
-        scenario: Some(&scenario),
-        ..Default::default()
-    })
-    .await?;
+    let app =
+        TestApp::spawn_with(Options { scenario: Some(&scenario), ..Default::default() }).await?;
     let token = app.login().await?;
 
     for fault in [
@@ -315,11 +226,7 @@ async fn throttled_vaults_are_retried_until_they_answer() -> anyhow::Result<()> 
             .json(&fault)
             .send()
             .await?;
-        assert!(
-            response.status().is_success(),
-            "fault not accepted: {}",
-            response.status()
-        );
+        assert!(response.status().is_success(), "fault not accepted: {}", response.status());
     }
 
     let status = app.scan_to_end(&token, &json!({})).await?;
@@ -327,11 +234,7 @@ async fn throttled_vaults_are_retried_until_they_answer() -> anyhow::Result<()> 
         status["status"], "completed_with_errors",
         "only the firewalled vault fails: {status}"
     );
-    assert_eq!(
-        status["errors"].as_array().map(Vec::len),
-        Some(1),
-        "{status}"
-    );
+    assert_eq!(status["errors"].as_array().map(Vec::len), Some(1), "{status}");
 
     let served: Value = app
         .cloudsim
@@ -350,15 +253,10 @@ async fn throttled_vaults_are_retried_until_they_answer() -> anyhow::Result<()> 
 
 #[tokio::test]
 async fn a_job_that_redis_lost_is_pushed_again_by_the_sweeper() -> anyhow::Result<()> {
-    let mut app = TestApp::spawn_with(Options {
-        without_worker: true,
-        ..Default::default()
-    })
-    .await?;
+    let mut app =
+        TestApp::spawn_with(Options { without_worker: true, ..Default::default() }).await?;
     let token = app.login().await?;
-    let (status, accepted) = app
-        .post(&token, "/api/assets/discovery/scan", &json!({}))
-        .await?;
+    let (status, accepted) = app.post(&token, "/api/assets/discovery/scan", &json!({})).await?;
     assert_eq!(status, 202, "{accepted}");
     let scan_id = accepted["scanId"].as_str().context("scanId")?.to_owned();
 
@@ -379,10 +277,7 @@ async fn a_job_that_redis_lost_is_pushed_again_by_the_sweeper() -> anyhow::Resul
     app.start_worker().await?;
     let done = app.wait_for_scan(&token, &scan_id).await?;
     assert_eq!(done["status"], "completed", "{done}");
-    assert_eq!(
-        worker::sweeper::sweep(&state, std::time::Duration::ZERO).await?,
-        0
-    );
+    assert_eq!(worker::sweeper::sweep(&state, std::time::Duration::ZERO).await?, 0);
 
     app.finish().await
 }
@@ -399,39 +294,24 @@ async fn a_delta_scan_of_an_unchanged_tenant_writes_nothing_and_counts_everythin
     let delta = app.scan_to_end(&token, &json!({"mode": "delta"})).await?;
     assert_eq!(delta["status"], "completed", "{delta}");
     assert_eq!(delta["mode"], "delta");
-    assert_eq!(
-        delta["progress"]["itemsFound"].as_i64(),
-        Some(before),
-        "{delta}"
-    );
+    assert_eq!(delta["progress"]["itemsFound"].as_i64(), Some(before), "{delta}");
 
     let scan_id = delta["scanId"].as_str().context("scanId")?;
-    let (_, results) = app
-        .get(
-            &token,
-            &format!("/api/assets/discovery/scan/{scan_id}/results"),
-        )
-        .await?;
+    let (_, results) =
+        app.get(&token, &format!("/api/assets/discovery/scan/{scan_id}/results")).await?;
     let written: i64 = results["vaults"]
         .as_array()
         .context("vaults")?
         .iter()
         .map(|v| v["written"].as_i64().unwrap_or(-1))
         .sum();
-    assert_eq!(
-        written, 0,
-        "nothing changed, so nothing is written: {results}"
-    );
+    assert_eq!(written, 0, "nothing changed, so nothing is written: {results}");
     assert_eq!(results["total"].as_i64(), Some(before));
     assert_eq!(total(&app, &token, "").await?, before, "no asset was lost");
 
     let full_id = full["scanId"].as_str().context("scanId")?;
-    let (_, full_results) = app
-        .get(
-            &token,
-            &format!("/api/assets/discovery/scan/{full_id}/results"),
-        )
-        .await?;
+    let (_, full_results) =
+        app.get(&token, &format!("/api/assets/discovery/scan/{full_id}/results")).await?;
     let full_written: i64 = full_results["vaults"]
         .as_array()
         .context("vaults")?
@@ -445,54 +325,28 @@ async fn a_delta_scan_of_an_unchanged_tenant_writes_nothing_and_counts_everythin
 
 #[tokio::test]
 async fn a_forced_scan_supersedes_the_active_one() -> anyhow::Result<()> {
-    let mut app = TestApp::spawn_with(Options {
-        without_worker: true,
-        ..Default::default()
-    })
-    .await?;
+    let mut app =
+        TestApp::spawn_with(Options { without_worker: true, ..Default::default() }).await?;
     let token = app.login().await?;
-    let (_, first) = app
-        .post(&token, "/api/assets/discovery/scan", &json!({}))
-        .await?;
+    let (_, first) = app.post(&token, "/api/assets/discovery/scan", &json!({})).await?;
     let first_id = first["scanId"].as_str().context("scanId")?.to_owned();
 
-    let (status, forced) = app
-        .post(
-            &token,
-            "/api/assets/discovery/scan",
-            &json!({"mode": "force"}),
-        )
-        .await?;
+    let (status, forced) =
+        app.post(&token, "/api/assets/discovery/scan", &json!({"mode": "force"})).await?;
     assert_eq!(status, 202, "{forced}");
     assert_eq!(forced["mode"], "force");
     let forced_id = forced["scanId"].as_str().context("scanId")?.to_owned();
 
-    let (_, old) = app
-        .get(
-            &token,
-            &format!("/api/assets/discovery/scan/{first_id}/status"),
-        )
-        .await?;
+    let (_, old) =
+        app.get(&token, &format!("/api/assets/discovery/scan/{first_id}/status")).await?;
     assert_eq!(old["status"], "cancelled", "{old}");
-    assert_eq!(
-        old["supersededBy"].as_str(),
-        Some(forced_id.as_str()),
-        "{old}"
-    );
+    assert_eq!(old["supersededBy"].as_str(), Some(forced_id.as_str()), "{old}");
 
     app.start_worker().await?;
     let done = app.wait_for_scan(&token, &forced_id).await?;
     assert_eq!(done["status"], "completed", "{done}");
-    let (_, old) = app
-        .get(
-            &token,
-            &format!("/api/assets/discovery/scan/{first_id}/jobs"),
-        )
-        .await?;
-    assert_eq!(
-        old["items"][0]["status"], "cancelled",
-        "the superseded job never ran: {old}"
-    );
+    let (_, old) = app.get(&token, &format!("/api/assets/discovery/scan/{first_id}/jobs")).await?;
+    assert_eq!(old["items"][0]["status"], "cancelled", "the superseded job never ran: {old}");
 
     app.finish().await
 }

@@ -48,10 +48,8 @@ impl RetryPolicy {
         if let Some(after) = retry_after {
             return after.min(self.max_delay);
         }
-        let ceiling = self
-            .base_delay
-            .saturating_mul(2u32.saturating_pow(attempt))
-            .min(self.max_delay);
+        let ceiling =
+            self.base_delay.saturating_mul(2u32.saturating_pow(attempt)).min(self.max_delay);
         let jitter = rand::rng().random_range(0.5..=1.0);
         ceiling.mul_f64(jitter)
     }
@@ -101,16 +99,9 @@ impl ArmVault {
     /// The subscription and resource group parsed from the resource id.
     pub fn scope(&self) -> Option<(String, String)> {
         let parts: Vec<&str> = self.id.split('/').collect();
-        let sub = parts
-            .iter()
-            .position(|p| p.eq_ignore_ascii_case("subscriptions"))?;
-        let rg = parts
-            .iter()
-            .position(|p| p.eq_ignore_ascii_case("resourceGroups"))?;
-        Some((
-            parts.get(sub + 1)?.to_ascii_lowercase(),
-            (*parts.get(rg + 1)?).to_owned(),
-        ))
+        let sub = parts.iter().position(|p| p.eq_ignore_ascii_case("subscriptions"))?;
+        let rg = parts.iter().position(|p| p.eq_ignore_ascii_case("resourceGroups"))?;
+        Some((parts.get(sub + 1)?.to_ascii_lowercase(), (*parts.get(rg + 1)?).to_owned()))
     }
 }
 
@@ -161,16 +152,13 @@ impl ArmClient {
 
     /// Every subscription the identity can see.
     pub async fn list_subscriptions(&self) -> Result<Vec<ArmSubscription>, AzureError> {
-        self.list_all(&format!("subscriptions?api-version={SUBSCRIPTIONS_API}"))
-            .await
+        self.list_all(&format!("subscriptions?api-version={SUBSCRIPTIONS_API}")).await
     }
 
     /// One subscription, or a 404 error.
     pub async fn get_subscription(&self, id: &str) -> Result<ArmSubscription, AzureError> {
-        self.get_json(self.url(&format!(
-            "subscriptions/{id}?api-version={SUBSCRIPTIONS_API}"
-        ))?)
-        .await
+        self.get_json(self.url(&format!("subscriptions/{id}?api-version={SUBSCRIPTIONS_API}"))?)
+            .await
     }
 
     /// Every Key Vault in a subscription.
@@ -221,6 +209,10 @@ impl ArmClient {
                 .send()
                 .await;
 
+            crate::metrics::azure_call(
+                "resource_manager",
+                sent.as_ref().ok().map(|r| r.status().as_u16()),
+            );
             let (retryable, error, retry_after) = match sent {
                 Ok(response) if response.status().is_success() => {
                     let bytes = response.bytes().await.map_err(|e| AzureError::Transport {
@@ -249,10 +241,7 @@ impl ArmClient {
                     (retryable, error, retry_after)
                 }
                 Err(e) => {
-                    let error = AzureError::Transport {
-                        surface: SURFACE,
-                        message: e.to_string(),
-                    };
+                    let error = AzureError::Transport { surface: SURFACE, message: e.to_string() };
                     (true, error, None)
                 }
             };
@@ -275,11 +264,7 @@ pub fn scope_for(audience: &str) -> String {
 }
 
 fn retry_after(response: &reqwest::Response) -> Option<Duration> {
-    let value = response
-        .headers()
-        .get(reqwest::header::RETRY_AFTER)?
-        .to_str()
-        .ok()?;
+    let value = response.headers().get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
     value.trim().parse::<u64>().ok().map(Duration::from_secs)
 }
 
@@ -290,10 +275,7 @@ mod tests {
     #[test]
     fn retry_after_wins_over_backoff_and_backoff_grows() {
         let policy = RetryPolicy::default();
-        assert_eq!(
-            policy.delay(0, Some(Duration::from_secs(3))),
-            Duration::from_secs(3)
-        );
+        assert_eq!(policy.delay(0, Some(Duration::from_secs(3))), Duration::from_secs(3));
         assert!(policy.delay(0, None) <= Duration::from_millis(250));
         assert!(policy.delay(3, None) >= Duration::from_millis(1000));
         assert!(policy.delay(20, None) <= Duration::from_secs(30));

@@ -15,22 +15,11 @@ pub enum AzureError {
     #[error("could not get an Azure token: {0}")]
     Credential(String),
     #[error("{surface} answered HTTP {status} ({code}): {message}")]
-    Http {
-        surface: &'static str,
-        status: u16,
-        code: String,
-        message: String,
-    },
+    Http { surface: &'static str, status: u16, code: String, message: String },
     #[error("{surface} could not be reached: {message}")]
-    Transport {
-        surface: &'static str,
-        message: String,
-    },
+    Transport { surface: &'static str, message: String },
     #[error("{surface} sent a response that could not be read: {message}")]
-    Decode {
-        surface: &'static str,
-        message: String,
-    },
+    Decode { surface: &'static str, message: String },
 }
 
 impl AzureError {
@@ -59,41 +48,22 @@ impl AzureError {
     /// (`innererror.code` such as `ForbiddenByFirewall` when there is one).
     pub fn from_sdk(surface: &'static str, err: azure_core::Error) -> Self {
         match err.kind() {
-            ErrorKind::HttpResponse {
-                status,
-                error_code,
-                raw_response,
-            } => {
+            ErrorKind::HttpResponse { status, error_code, raw_response } => {
                 let body = raw_response.as_ref().map(|r| r.body().as_ref().to_vec());
                 let (code, message) = body
                     .as_deref()
                     .and_then(parse_error_body)
                     .unwrap_or_else(|| (error_code.clone().unwrap_or_default(), err.to_string()));
-                let code = if code.is_empty() {
-                    format!("http_{}", u16::from(*status))
-                } else {
-                    code
-                };
-                AzureError::Http {
-                    surface,
-                    status: u16::from(*status),
-                    code,
-                    message,
-                }
+                let code =
+                    if code.is_empty() { format!("http_{}", u16::from(*status)) } else { code };
+                AzureError::Http { surface, status: u16::from(*status), code, message }
             }
             ErrorKind::Credential => AzureError::Credential(err.to_string()),
-            ErrorKind::Io | ErrorKind::Connection => AzureError::Transport {
-                surface,
-                message: err.to_string(),
-            },
-            ErrorKind::DataConversion => AzureError::Decode {
-                surface,
-                message: err.to_string(),
-            },
-            ErrorKind::Other => AzureError::Transport {
-                surface,
-                message: err.to_string(),
-            },
+            ErrorKind::Io | ErrorKind::Connection => {
+                AzureError::Transport { surface, message: err.to_string() }
+            }
+            ErrorKind::DataConversion => AzureError::Decode { surface, message: err.to_string() },
+            ErrorKind::Other => AzureError::Transport { surface, message: err.to_string() },
         }
     }
 }
@@ -103,15 +73,8 @@ impl AzureError {
 pub(crate) fn parse_error_body(body: &[u8]) -> Option<(String, String)> {
     let value: serde_json::Value = serde_json::from_slice(body).ok()?;
     let error = value.get("error")?;
-    let message = error
-        .get("message")
-        .and_then(|m| m.as_str())
-        .unwrap_or_default()
-        .to_owned();
-    let inner = error
-        .get("innererror")
-        .and_then(|i| i.get("code"))
-        .and_then(|c| c.as_str());
+    let message = error.get("message").and_then(|m| m.as_str()).unwrap_or_default().to_owned();
+    let inner = error.get("innererror").and_then(|i| i.get("code")).and_then(|c| c.as_str());
     let code = inner.or_else(|| error.get("code").and_then(|c| c.as_str()))?;
     Some((code.to_owned(), message))
 }

@@ -13,16 +13,10 @@ pub fn build_client(config: &AzureConfig) -> Result<reqwest::Client, AzureError>
 
     if let Some(path) = &config.ca_bundle {
         let pem = std::fs::read(path).map_err(|e| {
-            AzureError::Config(format!(
-                "AZURE_CA_BUNDLE {} cannot be read: {e}",
-                path.display()
-            ))
+            AzureError::Config(format!("AZURE_CA_BUNDLE {} cannot be read: {e}", path.display()))
         })?;
         let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
-            AzureError::Config(format!(
-                "AZURE_CA_BUNDLE {} is not PEM: {e}",
-                path.display()
-            ))
+            AzureError::Config(format!("AZURE_CA_BUNDLE {} is not PEM: {e}", path.display()))
         })?;
         if certs.is_empty() {
             return Err(AzureError::Config(format!(
@@ -33,7 +27,5 @@ pub fn build_client(config: &AzureConfig) -> Result<reqwest::Client, AzureError>
         builder = builder.tls_certs_merge(certs);
     }
 
-    builder
-        .build()
-        .map_err(|e| AzureError::Config(format!("HTTP client: {e}")))
+    builder.build().map_err(|e| AzureError::Config(format!("HTTP client: {e}")))
 }

@@ -47,14 +47,8 @@ pub async fn current(
 
 /// Decodes the payload of a JWT without verifying it.
 pub fn decode(jwt: &str) -> Result<TokenIdentity, AzureError> {
-    let bad = |message: String| AzureError::Decode {
-        surface: "Entra ID",
-        message,
-    };
-    let payload = jwt
-        .split('.')
-        .nth(1)
-        .ok_or_else(|| bad("token is not a JWT".to_owned()))?;
+    let bad = |message: String| AzureError::Decode { surface: "Entra ID", message };
+    let payload = jwt.split('.').nth(1).ok_or_else(|| bad("token is not a JWT".to_owned()))?;
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(payload.trim_end_matches('='))
         .map_err(|e| bad(format!("token payload: {e}")))?;

@@ -64,7 +64,7 @@ impl VaultClient {
         // The SDK checks that the challenge's resource matches the vault's host. Vaults of a
         // custom cloud live outside the public suffix, so the check only applies elsewhere.
         let verify = config.cloud != CloudKind::Custom;
-        let options = || credential::client_options(config, http);
+        let options = || credential::client_options(config, http, "key_vault");
         let bad = |e: azure_core::Error| AzureError::Config(format!("vault {vault_uri}: {e}"));
 
         let secrets = SecretClient::new(
@@ -97,20 +97,12 @@ impl VaultClient {
             }),
         )
         .map_err(bad)?;
-        Ok(Self {
-            secrets,
-            keys,
-            certificates,
-        })
+        Ok(Self { secrets, keys, certificates })
     }
 
     /// Every secret, without the ones that back a certificate (they belong to it).
     pub async fn list_secrets(&self) -> Result<Vec<DiscoveredAsset>, AzureError> {
-        let mut pages = self
-            .secrets
-            .list_secret_properties(None)
-            .map_err(sdk)?
-            .into_pages();
+        let mut pages = self.secrets.list_secret_properties(None).map_err(sdk)?.into_pages();
         let mut found = Vec::new();
         while let Some(page) = pages.try_next().await.map_err(sdk)? {
             for item in page.into_model().map_err(sdk)?.value {
@@ -142,11 +134,7 @@ impl VaultClient {
     /// Every key without the ones backing a certificate; with `details`, each key's type and
     /// size are fetched too (the listing lacks them).
     pub async fn list_keys(&self, details: bool) -> Result<Vec<DiscoveredAsset>, AzureError> {
-        let mut pages = self
-            .keys
-            .list_key_properties(None)
-            .map_err(sdk)?
-            .into_pages();
+        let mut pages = self.keys.list_key_properties(None).map_err(sdk)?.into_pages();
         let mut found = Vec::new();
         while let Some(page) = pages.try_next().await.map_err(sdk)? {
             for item in page.into_model().map_err(sdk)?.value {
@@ -171,11 +159,7 @@ impl VaultClient {
                 });
             }
         }
-        if details {
-            self.with_key_details(found).await
-        } else {
-            Ok(found)
-        }
+        if details { self.with_key_details(found).await } else { Ok(found) }
     }
 
     /// Fetches each key's type and size (one request per key, a few at a time).
@@ -190,13 +174,8 @@ impl VaultClient {
     }
 
     async fn key_details(&self, mut asset: DiscoveredAsset) -> Result<DiscoveredAsset, AzureError> {
-        let key = self
-            .keys
-            .get_key(&asset.name, None)
-            .await
-            .map_err(sdk)?
-            .into_model()
-            .map_err(sdk)?;
+        let key =
+            self.keys.get_key(&asset.name, None).await.map_err(sdk)?.into_model().map_err(sdk)?;
         if let Some(jwk) = key.key {
             if let Some(kid) = &jwk.kid {
                 asset.version = version_of(kid);
@@ -218,11 +197,8 @@ impl VaultClient {
         &self,
         details: bool,
     ) -> Result<Vec<DiscoveredAsset>, AzureError> {
-        let mut pages = self
-            .certificates
-            .list_certificate_properties(None)
-            .map_err(sdk)?
-            .into_pages();
+        let mut pages =
+            self.certificates.list_certificate_properties(None).map_err(sdk)?.into_pages();
         let mut found = Vec::new();
         while let Some(page) = pages.try_next().await.map_err(sdk)? {
             for item in page.into_model().map_err(sdk)?.value {
@@ -245,11 +221,7 @@ impl VaultClient {
                 });
             }
         }
-        if details {
-            self.with_certificate_details(found).await
-        } else {
-            Ok(found)
-        }
+        if details { self.with_certificate_details(found).await } else { Ok(found) }
     }
 
     /// Fetches and parses each certificate's DER (one request per certificate).
@@ -257,13 +229,8 @@ impl VaultClient {
         &self,
         certificates: Vec<DiscoveredAsset>,
     ) -> Result<Vec<DiscoveredAsset>, AzureError> {
-        let fetches = certificates
-            .into_iter()
-            .map(|asset| self.certificate_details(asset));
-        futures::stream::iter(fetches)
-            .buffer_unordered(DETAIL_CONCURRENCY)
-            .try_collect()
-            .await
+        let fetches = certificates.into_iter().map(|asset| self.certificate_details(asset));
+        futures::stream::iter(fetches).buffer_unordered(DETAIL_CONCURRENCY).try_collect().await
     }
 
     async fn certificate_details(
@@ -318,13 +285,8 @@ fn version_of(id: &str) -> Option<String> {
 }
 
 fn id_segments(id: &str) -> Vec<String> {
-    let path = url::Url::parse(id)
-        .map(|u| u.path().to_owned())
-        .unwrap_or_default();
-    path.trim_matches('/')
-        .split('/')
-        .map(str::to_owned)
-        .collect()
+    let path = url::Url::parse(id).map(|u| u.path().to_owned()).unwrap_or_default();
+    path.trim_matches('/').split('/').map(str::to_owned).collect()
 }
 
 fn modulus_bits(n: &[u8]) -> i32 {

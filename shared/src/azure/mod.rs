@@ -33,11 +33,7 @@ impl AzureClients {
     pub fn new(config: &AzureConfig) -> Result<Self, AzureError> {
         let http = http::build_client(config)?;
         let credential = credential::build(config, &http)?;
-        Ok(Self {
-            config: config.clone(),
-            http,
-            credential,
-        })
+        Ok(Self { config: config.clone(), http, credential })
     }
 
     /// The credential, or a clear error when none is configured.
@@ -47,11 +43,7 @@ impl AzureClients {
 
     /// A Resource Manager client.
     pub fn arm(&self) -> Result<arm::ArmClient, AzureError> {
-        Ok(arm::ArmClient::new(
-            &self.config,
-            self.http.clone(),
-            self.credential()?,
-        ))
+        Ok(arm::ArmClient::new(&self.config, self.http.clone(), self.credential()?))
     }
 
     /// Key Vault data-plane clients for one vault.

@@ -64,10 +64,7 @@ pub fn parse(der: &[u8]) -> Result<CertificateInfo, String> {
         key_size,
         key_curve,
         thumbprint: hex::encode_upper(Sha1::digest(der)),
-        serial_number: cert
-            .raw_serial_as_string()
-            .replace(':', "")
-            .to_ascii_uppercase(),
+        serial_number: cert.raw_serial_as_string().replace(':', "").to_ascii_uppercase(),
         not_before: DateTime::from_timestamp(cert.validity().not_before.timestamp(), 0),
         not_after: DateTime::from_timestamp(cert.validity().not_after.timestamp(), 0),
     })

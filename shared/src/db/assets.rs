@@ -156,10 +156,8 @@ pub async fn mark_missing(
     vault_id: Uuid,
     seen: &[DiscoveredAsset],
 ) -> Result<u64, sqlx::Error> {
-    let types: Vec<&str> = seen
-        .iter()
-        .map(|a| a.asset_type.map(AssetType::as_str).unwrap_or("secret"))
-        .collect();
+    let types: Vec<&str> =
+        seen.iter().map(|a| a.asset_type.map(AssetType::as_str).unwrap_or("secret")).collect();
     let names: Vec<&str> = seen.iter().map(|a| a.name.as_str()).collect();
     let marked = sqlx::query(
         "UPDATE assets SET deleted_at = now() \
@@ -239,17 +237,12 @@ fn push_filters(q: &mut QueryBuilder<Postgres>, filter: &AssetFilter) {
         q.push(" AND status = ").push_bind(s.as_str());
     }
     if let Some(v) = &filter.vault {
-        let pattern = format!(
-            "%{}%",
-            v.replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_")
-        );
+        let pattern =
+            format!("%{}%", v.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
         q.push(" AND vault_name ILIKE ").push_bind(pattern);
     }
     if let Some(s) = &filter.subscription {
-        q.push(" AND subscription_id = ")
-            .push_bind(s.to_ascii_lowercase());
+        q.push(" AND subscription_id = ").push_bind(s.to_ascii_lowercase());
     }
     if let Some(scan) = filter.scan_id {
         q.push(" AND vault_id IN (SELECT vault_id FROM scan_vaults WHERE scan_id = ")
@@ -306,7 +299,5 @@ pub async fn counts(
     let mut q = query("SELECT asset_type, status, count(*) FROM ", thresholds);
     push_filters(&mut q, filter);
     q.push(" GROUP BY asset_type, status");
-    q.build_query_as::<(String, String, i64)>()
-        .fetch_all(pool)
-        .await
+    q.build_query_as::<(String, String, i64)>().fetch_all(pool).await
 }

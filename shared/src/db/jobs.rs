@@ -95,11 +95,7 @@ pub async fn finish(
          WHERE id = $1 AND status IN ('queued', 'running')",
     )
     .bind(id)
-    .bind(if error.is_some() {
-        "failed"
-    } else {
-        "succeeded"
-    })
+    .bind(if error.is_some() { "failed" } else { "succeeded" })
     .bind(error)
     .execute(conn)
     .await?;

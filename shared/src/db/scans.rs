@@ -74,9 +74,7 @@ pub async fn list(pool: &PgPool, limit: i64, offset: i64) -> Result<(Vec<Scan>, 
     .bind(offset)
     .fetch_all(pool)
     .await?;
-    let total = sqlx::query_scalar("SELECT count(*) FROM scans")
-        .fetch_one(pool)
-        .await?;
+    let total = sqlx::query_scalar("SELECT count(*) FROM scans").fetch_one(pool).await?;
     Ok((rows, total))
 }
 
@@ -233,11 +231,7 @@ pub async fn finish_vault(
     )
     .bind(scan_id)
     .bind(vault_id)
-    .bind(if error.is_some() {
-        "failed"
-    } else {
-        "succeeded"
-    })
+    .bind(if error.is_some() { "failed" } else { "succeeded" })
     .bind(error.map(|e| e.0))
     .bind(error.map(|e| e.1))
     .bind(counts.secrets)

@@ -17,14 +17,9 @@ pub async fn upsert_discovered(
     conn: &mut PgConnection,
     subscriptions: &[ArmSubscription],
 ) -> Result<(), sqlx::Error> {
-    let ids: Vec<String> = subscriptions
-        .iter()
-        .map(|s| s.subscription_id.to_ascii_lowercase())
-        .collect();
-    let names: Vec<Option<String>> = subscriptions
-        .iter()
-        .map(|s| s.display_name.clone())
-        .collect();
+    let ids: Vec<String> =
+        subscriptions.iter().map(|s| s.subscription_id.to_ascii_lowercase()).collect();
+    let names: Vec<Option<String>> = subscriptions.iter().map(|s| s.display_name.clone()).collect();
     let tenants: Vec<Option<String>> = subscriptions.iter().map(|s| s.tenant_id.clone()).collect();
     let states: Vec<Option<String>> = subscriptions.iter().map(|s| s.state.clone()).collect();
     sqlx::query(
@@ -73,9 +68,7 @@ pub async fn list(
     .bind(offset)
     .fetch_all(pool)
     .await?;
-    let total = sqlx::query_scalar("SELECT count(*) FROM subscriptions")
-        .fetch_one(pool)
-        .await?;
+    let total = sqlx::query_scalar("SELECT count(*) FROM subscriptions").fetch_one(pool).await?;
     Ok((rows, total))
 }
 
@@ -111,9 +104,7 @@ pub async fn register(pool: &PgPool, id: &str, name: Option<&str>) -> Result<boo
 /// Removes a subscription from the product (its vaults and assets stay as history until the
 /// next scan marks them). Returns whether it existed.
 pub async fn remove(pool: &PgPool, id: &str) -> Result<bool, sqlx::Error> {
-    let deleted = sqlx::query("DELETE FROM subscriptions WHERE id = $1")
-        .bind(id)
-        .execute(pool)
-        .await?;
+    let deleted =
+        sqlx::query("DELETE FROM subscriptions WHERE id = $1").bind(id).execute(pool).await?;
     Ok(deleted.rows_affected() == 1)
 }

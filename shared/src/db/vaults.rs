@@ -109,10 +109,8 @@ pub async fn upsert_batch(
     .await?;
 
     // RETURNING has no guaranteed order: match rows back to the input by resource id.
-    let by_id: std::collections::HashMap<String, (Uuid, String)> = rows
-        .into_iter()
-        .map(|(rid, id, uri)| (rid, (id, uri)))
-        .collect();
+    let by_id: std::collections::HashMap<String, (Uuid, String)> =
+        rows.into_iter().map(|(rid, id, uri)| (rid, (id, uri))).collect();
     Ok(resource_ids
         .iter()
         .filter_map(|rid| by_id.get(&rid.to_ascii_lowercase()).cloned())

@@ -5,32 +5,31 @@
 use anyhow::Context;
 use apalis::prelude::Data;
 use shared::db;
-use shared::jobs::{DiscoverVaults, SCAN_VAULT, ScanVault};
+use shared::jobs::{DISCOVER_VAULTS, DiscoverVaults, SCAN_VAULT, ScanVault};
 use tracing::Instrument;
 use uuid::Uuid;
 
-use super::HandlerResult;
+use super::{HandlerResult, Outcome};
 use crate::WorkerState;
 
 /// Runs one `discover_vaults` task.
 pub async fn handle(task: DiscoverVaults, state: Data<WorkerState>) -> HandlerResult {
     let span = tracing::info_span!("job", job.kind = "discover_vaults", job.id = %task.job_id,
         scan.id = %task.scan_id);
-    run(&task, &state)
-        .instrument(span)
-        .await
-        .map_err(Into::into)
+    let started = std::time::Instant::now();
+    let result = run(&task, &state).instrument(span).await;
+    super::finish(DISCOVER_VAULTS, started, result)
 }
 
-async fn run(task: &DiscoverVaults, state: &WorkerState) -> anyhow::Result<()> {
+async fn run(task: &DiscoverVaults, state: &WorkerState) -> anyhow::Result<Outcome> {
     let Some(_job) = db::jobs::claim(&state.pool, task.job_id, &state.name).await? else {
         tracing::debug!("job already finished; duplicate delivery ignored");
-        return Ok(());
+        return Ok(Outcome::Skipped);
     };
     if !db::scans::start(&state.pool, task.scan_id, "enumerating_vaults").await? {
         let mut conn = state.pool.acquire().await?;
         db::jobs::finish(&mut conn, task.job_id, Some("scan was no longer active")).await?;
-        return Ok(());
+        return Ok(Outcome::Skipped);
     }
 
     match enumerate(task, state).await {
@@ -42,7 +41,7 @@ async fn run(task: &DiscoverVaults, state: &WorkerState) -> anyhow::Result<()> {
                     tracing::warn!(error = %e, "vault job not enqueued");
                 }
             }
-            Ok(())
+            Ok(Outcome::Succeeded)
         }
         Err(e) => {
             let message = format!("{e:#}");
@@ -50,31 +49,23 @@ async fn run(task: &DiscoverVaults, state: &WorkerState) -> anyhow::Result<()> {
             db::scans::fail(&state.pool, task.scan_id, &message).await?;
             let mut conn = state.pool.acquire().await?;
             db::jobs::finish(&mut conn, task.job_id, Some(&message)).await?;
-            Ok(())
+            Ok(Outcome::Failed)
         }
     }
 }
 
 /// Lists vaults, records them and their jobs in one transaction, and returns the tasks to push.
 async fn enumerate(task: &DiscoverVaults, state: &WorkerState) -> anyhow::Result<Vec<ScanVault>> {
-    let scan = db::scans::get(&state.pool, task.scan_id)
-        .await?
-        .context("scan row is missing")?;
+    let scan = db::scans::get(&state.pool, task.scan_id).await?.context("scan row is missing")?;
     let arm = state.azure.arm()?;
 
-    let visible = arm
-        .list_subscriptions()
-        .await
-        .context("listing subscriptions")?;
+    let visible = arm.list_subscriptions().await.context("listing subscriptions")?;
     let wanted: Vec<String> = match scan.subscriptions {
         Some(list) if !list.is_empty() => list,
         _ => {
             let registered = db::subscriptions::registered_ids(&state.pool).await?;
             if registered.is_empty() {
-                visible
-                    .iter()
-                    .map(|s| s.subscription_id.to_ascii_lowercase())
-                    .collect()
+                visible.iter().map(|s| s.subscription_id.to_ascii_lowercase()).collect()
             } else {
                 registered
             }
@@ -87,11 +78,7 @@ async fn enumerate(task: &DiscoverVaults, state: &WorkerState) -> anyhow::Result
             .list_vaults(subscription)
             .await
             .with_context(|| format!("listing the vaults of subscription {subscription}"))?;
-        vaults.extend(
-            found
-                .into_iter()
-                .filter(|v| v.properties.vault_uri.is_some()),
-        );
+        vaults.extend(found.into_iter().filter(|v| v.properties.vault_uri.is_some()));
     }
 
     let mut tx = state.pool.begin().await?;
@@ -110,20 +97,10 @@ async fn enumerate(task: &DiscoverVaults, state: &WorkerState) -> anyhow::Result
         })
         .collect();
     let subjects: Vec<String> = vault_ids.iter().map(Uuid::to_string).collect();
-    let payloads = tasks
-        .iter()
-        .map(serde_json::to_value)
-        .collect::<Result<Vec<_>, _>>()?;
+    let payloads = tasks.iter().map(serde_json::to_value).collect::<Result<Vec<_>, _>>()?;
 
-    db::jobs::insert_many(
-        &mut tx,
-        SCAN_VAULT,
-        Some(task.scan_id),
-        &job_ids,
-        &subjects,
-        &payloads,
-    )
-    .await?;
+    db::jobs::insert_many(&mut tx, SCAN_VAULT, Some(task.scan_id), &job_ids, &subjects, &payloads)
+        .await?;
     db::scans::add_vaults(&mut tx, task.scan_id, &vault_ids, &job_ids).await?;
     db::scans::set_vault_total(&mut tx, task.scan_id, vault_ids.len() as i32).await?;
     db::jobs::finish(&mut tx, task.job_id, None).await?;

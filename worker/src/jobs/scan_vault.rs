@@ -15,21 +15,20 @@ use shared::db;
 use shared::db::assets::Fingerprint;
 use shared::db::scans::VaultCounts;
 use shared::domain::{AssetType, ScanMode};
-use shared::jobs::ScanVault;
+use shared::jobs::{SCAN_VAULT, ScanVault};
 use tracing::Instrument;
 use uuid::Uuid;
 
-use super::HandlerResult;
+use super::{HandlerResult, Outcome};
 use crate::WorkerState;
 
 /// Runs one `scan_vault` task.
 pub async fn handle(task: ScanVault, state: Data<WorkerState>) -> HandlerResult {
     let span = tracing::info_span!("job", job.kind = "scan_vault", job.id = %task.job_id,
         scan.id = %task.scan_id, vault.id = %task.vault_id);
-    run(&task, &state)
-        .instrument(span)
-        .await
-        .map_err(Into::into)
+    let started = std::time::Instant::now();
+    let result = run(&task, &state).instrument(span).await;
+    super::finish(SCAN_VAULT, started, result)
 }
 
 /// What one vault scan found and what it needs to write.
@@ -40,10 +39,10 @@ struct VaultScan {
     changed: Vec<DiscoveredAsset>,
 }
 
-async fn run(task: &ScanVault, state: &WorkerState) -> anyhow::Result<()> {
+async fn run(task: &ScanVault, state: &WorkerState) -> anyhow::Result<Outcome> {
     let Some(_job) = db::jobs::claim(&state.pool, task.job_id, &state.name).await? else {
         tracing::debug!("job already finished or cancelled; delivery ignored");
-        return Ok(());
+        return Ok(Outcome::Skipped);
     };
     let Some(scan) = db::scans::get(&state.pool, task.scan_id).await? else {
         anyhow::bail!("scan row is missing");
@@ -64,7 +63,8 @@ async fn run(task: &ScanVault, state: &WorkerState) -> anyhow::Result<()> {
         };
 
     let mut tx = state.pool.begin().await?;
-    match outcome {
+    let mut scan_status = None;
+    let result = match outcome {
         Ok(found) => {
             let written =
                 db::assets::upsert_batch(&mut tx, task.vault_id, task.scan_id, &found.changed)
@@ -73,11 +73,13 @@ async fn run(task: &ScanVault, state: &WorkerState) -> anyhow::Result<()> {
             let counts = count(&found.listed, written as i32);
             let items = found.listed.len() as i32;
             if db::scans::finish_vault(&mut tx, task.scan_id, task.vault_id, None, counts).await? {
-                db::scans::record_vault_outcome(&mut tx, task.scan_id, false, items).await?;
+                scan_status =
+                    db::scans::record_vault_outcome(&mut tx, task.scan_id, false, items).await?;
             }
             db::jobs::finish(&mut tx, task.job_id, None).await?;
             tracing::info!(items, written, mode = %mode,
                 duration_ms = started.elapsed().as_millis() as u64, "vault scanned");
+            Outcome::Succeeded
         }
         Err(error) => {
             let code = error.code();
@@ -91,13 +93,37 @@ async fn run(task: &ScanVault, state: &WorkerState) -> anyhow::Result<()> {
             )
             .await?;
             if recorded {
-                db::scans::record_vault_outcome(&mut tx, task.scan_id, true, 0).await?;
+                scan_status =
+                    db::scans::record_vault_outcome(&mut tx, task.scan_id, true, 0).await?;
             }
             db::jobs::finish(&mut tx, task.job_id, Some(&message)).await?;
             tracing::warn!(vault_error = %code, error = %message, "vault could not be scanned");
+            Outcome::Failed
         }
-    }
+    };
     tx.commit().await?;
+
+    if scan_status.as_deref().is_some_and(|s| s != "running") {
+        record_finished_scan(state, task.scan_id).await?;
+    }
+    Ok(result)
+}
+
+/// Records the duration and size of a scan this job finished.
+async fn record_finished_scan(state: &WorkerState, scan_id: Uuid) -> anyhow::Result<()> {
+    let Some(scan) = db::scans::get(&state.pool, scan_id).await? else {
+        return Ok(());
+    };
+    if let (Some(started), Some(finished)) = (scan.started_at, scan.finished_at) {
+        let seconds = (finished - started).num_milliseconds() as f64 / 1000.0;
+        metrics::histogram!(shared::metrics::SCAN_DURATION, "mode" => scan.mode.clone(),
+            "status" => scan.status.clone())
+        .record(seconds);
+    }
+    metrics::histogram!(shared::metrics::SCAN_ITEMS, "mode" => scan.mode.clone())
+        .record(f64::from(scan.items_found));
+    tracing::info!(status = %scan.status, items = scan.items_found, vaults = scan.vaults_total,
+        "scan finished");
     Ok(())
 }
 
@@ -122,10 +148,7 @@ async fn scan_vault(
             let mut all = secrets;
             all.extend(keys);
             all.extend(certificates);
-            Ok(VaultScan {
-                changed: all.clone(),
-                listed: all,
-            })
+            Ok(VaultScan { changed: all.clone(), listed: all })
         }
         ScanMode::Delta => {
             let known = db::assets::fingerprints(&state.pool, vault_id)
@@ -138,18 +161,11 @@ async fn scan_vault(
 
 /// Lists without details, then fetches details only for what changed.
 async fn delta(client: &VaultClient, known: Vec<Fingerprint>) -> Result<VaultScan, AzureError> {
-    let known: HashMap<(String, String), Fingerprint> = known
-        .into_iter()
-        .map(|f| ((f.asset_type.clone(), f.name.clone()), f))
-        .collect();
+    let known: HashMap<(String, String), Fingerprint> =
+        known.into_iter().map(|f| ((f.asset_type.clone(), f.name.clone()), f)).collect();
     let changed = |a: &DiscoveredAsset| {
-        let key = (
-            a.asset_type
-                .map(AssetType::as_str)
-                .unwrap_or_default()
-                .to_owned(),
-            a.name.clone(),
-        );
+        let key =
+            (a.asset_type.map(AssetType::as_str).unwrap_or_default().to_owned(), a.name.clone());
         match known.get(&key) {
             None => true,
             Some(f) => {
@@ -184,10 +200,7 @@ async fn delta(client: &VaultClient, known: Vec<Fingerprint>) -> Result<VaultSca
     listed.extend(same_keys);
     listed.extend(new_certs);
     listed.extend(same_certs);
-    Ok(VaultScan {
-        listed,
-        changed: changed_items,
-    })
+    Ok(VaultScan { listed, changed: changed_items })
 }
 
 fn count(assets: &[DiscoveredAsset], written: i32) -> VaultCounts {
