@@ -10,7 +10,8 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates curl \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --home-dir /var/lib/certifyclouds certifyclouds \
-    && mkdir -p /var/lib/certifyclouds && chown certifyclouds /var/lib/certifyclouds
+    && mkdir -p /var/lib/certifyclouds /cloudsim \
+    && chown certifyclouds /var/lib/certifyclouds /cloudsim
 COPY --from=build /src/target/release/certifyclouds-api /usr/local/bin/
 COPY --from=build /src/target/release/certifyclouds-worker /usr/local/bin/
 COPY --from=build /src/target/release/cloudsim /usr/local/bin/

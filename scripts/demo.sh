@@ -58,7 +58,7 @@ if ! (exec 3<>"/dev/tcp/127.0.0.1/${redis_url##*:}") 2>/dev/null; then
 fi
 
 echo "==> starting cloudsim on https://127.0.0.1:$sim_port"
-rm -f "$state/cloud.env"
+rm -f "$state/cloudsim/cloud.env" "$state/logs/cloudsim.out"
 "$bin/cloudsim" serve --listen "127.0.0.1:$sim_port" --state-dir "$state/cloudsim" \
   > "$state/logs/cloudsim.out" 2> "$state/logs/cloudsim.log" &
 echo $! >> "$pids"

@@ -75,7 +75,14 @@ impl IntoResponse for ApiError {
         }
         let reason = self.status.canonical_reason().unwrap_or("Error");
         let body = Body { error: reason, detail: &detail, code: self.code };
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer realm=\"certifyclouds\""),
+            );
+        }
+        response
     }
 }
 

@@ -1,6 +1,7 @@
 //! The sweeper: pushes again every job row still `queued` after a grace period, because the
-//! API's push failed or Redis lost its data. Handlers claim jobs by id, so a job pushed twice
-//! runs once.
+//! API's push failed or Redis lost its data, and hands back running jobs whose worker stopped
+//! beating (apalis usually re-enqueues those itself; this covers a Redis that lost them too).
+//! Handlers claim jobs by id, so a job pushed twice runs once.
 
 use std::time::Duration;
 
@@ -12,6 +13,10 @@ use crate::WorkerState;
 /// How long a job may sit queued before it is pushed again.
 pub const GRACE: Duration = Duration::from_secs(30);
 const EVERY: Duration = Duration::from_secs(15);
+/// A worker silent this long is considered dead (it beats every 5 seconds).
+pub const WORKER_STALE: Duration = Duration::from_secs(30);
+/// Attempts a job gets before an orphaned run fails it for good.
+pub const MAX_ATTEMPTS: i32 = 3;
 const BATCH: i64 = 500;
 
 /// Runs forever, sweeping every few seconds.
@@ -29,6 +34,24 @@ pub async fn run(state: WorkerState) {
 
 /// One pass over jobs queued for longer than `grace`; returns how many were pushed again.
 pub async fn sweep(state: &WorkerState, grace: Duration) -> anyhow::Result<usize> {
+    let (requeued, failed) =
+        db::jobs::reclaim_orphans(&state.pool, WORKER_STALE.as_secs() as i64, MAX_ATTEMPTS).await?;
+    if requeued > 0 || !failed.is_empty() {
+        tracing::warn!(requeued, failed = failed.len(), "reclaimed jobs of workers that stopped");
+    }
+    for job in failed {
+        if job.kind == SCAN_VAULT {
+            // The vault counts as failed, so its scan can still finish.
+            let task: ScanVault = serde_json::from_value(job.payload)?;
+            let mut tx = state.pool.begin().await?;
+            let error = Some(("worker_lost", "the worker scanning this vault stopped, repeatedly"));
+            let counts = db::scans::VaultCounts::default();
+            if db::scans::finish_vault(&mut tx, task.scan_id, task.vault_id, error, counts).await? {
+                db::scans::record_vault_outcome(&mut tx, task.scan_id, true, 0).await?;
+            }
+            tx.commit().await?;
+        }
+    }
     let stale = db::jobs::stale_queued(&state.pool, grace.as_secs() as i64, BATCH).await?;
     let mut pushed = 0;
     for job in stale {

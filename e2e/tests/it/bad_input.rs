@@ -20,6 +20,21 @@ async fn malformed_or_invalid_requests_get_400_with_the_error_shape() -> anyhow:
     assert_eq!(response.status(), 400);
     assert_eq!(error_code(&response.json().await?), "malformed_json");
 
+    let response = app
+        .http
+        .post(format!("{}/api/assets/discovery/scan", app.api_url))
+        .bearer_auth(&token)
+        .header("content-type", "text/plain")
+        .body("{\"mode\": \"delta\"}")
+        .send()
+        .await?;
+    assert_eq!(response.status(), 415);
+    assert_eq!(error_code(&response.json().await?), "unsupported_media_type");
+
+    let unauthenticated = app.http.get(format!("{}/auth/me", app.api_url)).send().await?;
+    assert_eq!(unauthenticated.status(), 401);
+    assert!(unauthenticated.headers().contains_key("www-authenticate"));
+
     let (status, body) =
         app.post(&token, "/api/assets/discovery/scan", &json!({"mode": "quick"})).await?;
     assert_eq!(status, 400, "{body}");

@@ -53,19 +53,25 @@ impl Drop for TempDir {
     }
 }
 
-fn cloudsim_binary() -> anyhow::Result<PathBuf> {
-    if let Ok(path) = std::env::var("CLOUDSIM_BIN") {
+/// A binary of the workspace: from `<NAME>_BIN` if set, else beside the test binary. Test
+/// binaries live in target/<profile>/deps; cargo builds the cloudsim and worker binaries into
+/// target/<profile> because those crates have integration tests of their own.
+pub fn workspace_binary(name: &str) -> anyhow::Result<PathBuf> {
+    let variable = format!("{}_BIN", name.to_ascii_uppercase().replace('-', "_"));
+    if let Ok(path) = std::env::var(variable) {
         return Ok(PathBuf::from(path));
     }
-    // Test binaries live in target/<profile>/deps; cargo builds cloudsim's binary into
-    // target/<profile> because the cloudsim crate has integration tests of its own.
     let exe = std::env::current_exe()?;
     let profile_dir = exe.parent().and_then(|d| d.parent()).context("test binary path")?;
-    let path = profile_dir.join("cloudsim");
+    let path = profile_dir.join(name);
     if !path.is_file() {
         bail!("{} is missing: run the workspace tests (cargo test --workspace)", path.display());
     }
     Ok(path)
+}
+
+fn cloudsim_binary() -> anyhow::Result<PathBuf> {
+    workspace_binary("cloudsim")
 }
 
 impl Cloudsim {
@@ -117,6 +123,8 @@ pub struct TestApp {
     pub http: reqwest::Client,
     pub cloudsim: Cloudsim,
     pub config: Config,
+    /// The environment the product was configured from, for worker processes.
+    pub vars: HashMap<String, String>,
     pub database: String,
     pub pool: sqlx::PgPool,
     workers: Vec<(tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<anyhow::Result<()>>)>,
@@ -165,6 +173,7 @@ impl TestApp {
             vars.insert(k.to_owned(), v);
         }
         let config = Config::from_lookup(|k| vars.get(k).cloned())?;
+        let vars_for_processes = vars.clone();
 
         let state = api::prepare(config.clone()).await?;
         let pool = state.pool.clone();
@@ -177,6 +186,7 @@ impl TestApp {
             http: reqwest::Client::new(),
             cloudsim,
             config,
+            vars: vars_for_processes,
             database,
             pool,
             workers: Vec::new(),
@@ -214,6 +224,20 @@ impl TestApp {
         .execute(&admin)
         .await?;
         Ok(())
+    }
+
+    /// Starts a worker as a separate `certifyclouds-worker` process with this app's environment
+    /// and `extra` on top.
+    pub fn spawn_worker_process(&self, extra: &[(&str, &str)]) -> anyhow::Result<Child> {
+        let mut command = Command::new(workspace_binary("certifyclouds-worker")?);
+        command.env_clear().envs(&self.vars).stdout(Stdio::null()).stderr(Stdio::null());
+        if let Ok(path) = std::env::var("PATH") {
+            command.env("PATH", path);
+        }
+        for (k, v) in extra {
+            command.env(k, v);
+        }
+        Ok(command.spawn()?)
     }
 
     /// Stops every in-process worker, waiting for each to finish its shutdown.

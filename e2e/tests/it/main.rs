@@ -9,3 +9,4 @@ mod harness;
 mod metrics;
 mod scan;
 mod subscriptions;
+mod workers;

@@ -75,6 +75,13 @@ async fn a_full_scan_inventories_exactly_what_the_tenant_holds() -> anyhow::Resu
 
     let (_, vault_list) = app.get(&token, "/api/assets/discovery/vaults?limit=500").await?;
     assert_eq!(vault_list["total"].as_i64(), Some(vaults), "{vault_list}");
+    let first = &vault_list["items"][0];
+    let in_first = ["secrets", "keys", "certificates"]
+        .iter()
+        .map(|f| first[*f].as_i64().unwrap_or_default())
+        .sum::<i64>();
+    let by_id = format!("vault={}", first["id"].as_str().context("vault id")?);
+    assert_eq!(total(&app, &token, &by_id).await?, in_first, "the vault filter takes an id");
 
     app.finish().await
 }

@@ -18,7 +18,7 @@ pub struct TokenIdentity {
     pub identity_type: Option<String>,
     pub audience: Option<String>,
     pub issuer: Option<String>,
-    pub expires_at: Option<i64>,
+    pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 #[derive(Deserialize)]
@@ -69,7 +69,7 @@ pub fn decode(jwt: &str) -> Result<TokenIdentity, AzureError> {
         identity_type: claims.idtyp,
         audience,
         issuer: claims.iss,
-        expires_at: claims.exp,
+        expires_at: claims.exp.and_then(|e| chrono::DateTime::from_timestamp(e, 0)),
     })
 }
 

@@ -199,7 +199,7 @@ pub async fn fingerprints(pool: &PgPool, vault_id: Uuid) -> Result<Vec<Fingerpri
 pub struct AssetFilter {
     pub asset_type: Option<AssetType>,
     pub status: Option<AssetStatus>,
-    /// Substring of the vault name, case-insensitive.
+    /// A vault id, or a substring of the vault name (case-insensitive).
     pub vault: Option<String>,
     pub subscription: Option<String>,
     /// Only the assets of the vaults one scan covered.
@@ -236,7 +236,11 @@ fn push_filters(q: &mut QueryBuilder<Postgres>, filter: &AssetFilter) {
     if let Some(s) = filter.status {
         q.push(" AND status = ").push_bind(s.as_str());
     }
-    if let Some(v) = &filter.vault {
+    if let Some(v) = &filter.vault
+        && let Ok(id) = Uuid::parse_str(v)
+    {
+        q.push(" AND vault_id = ").push_bind(id);
+    } else if let Some(v) = &filter.vault {
         let pattern =
             format!("%{}%", v.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
         q.push(" AND vault_name ILIKE ").push_bind(pattern);

@@ -144,3 +144,36 @@ pub async fn stale_queued(
     .fetch_all(pool)
     .await
 }
+
+/// Hands back running jobs whose worker stopped beating for `stale_seconds`: they return to
+/// `queued` for the sweeper to push again, unless they used `max_attempts`, then they fail.
+/// Returns how many were requeued and the jobs that failed.
+pub async fn reclaim_orphans(
+    pool: &PgPool,
+    stale_seconds: i64,
+    max_attempts: i32,
+) -> Result<(u64, Vec<Job>), sqlx::Error> {
+    let orphaned = "status = 'running' AND (worker IS NULL OR worker NOT IN ( \
+            SELECT worker_name FROM worker_heartbeats \
+            WHERE seen_at > now() - make_interval(secs => $1::double precision))) \
+        AND started_at < now() - make_interval(secs => $1::double precision)";
+    let failed = sqlx::query_as::<_, Job>(sqlx::AssertSqlSafe(format!(
+        "UPDATE jobs SET status = 'failed', finished_at = now(), \
+             error = 'the worker running it stopped, and it used all its attempts' \
+         WHERE {orphaned} AND attempt >= $2 \
+         RETURNING id, kind, subject, status, attempt, worker, scan_id, payload, error, \
+                   created_at, started_at, finished_at"
+    )))
+    .bind(stale_seconds as f64)
+    .bind(max_attempts)
+    .fetch_all(pool)
+    .await?;
+    let requeued = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "UPDATE jobs SET status = 'queued', worker = NULL WHERE {orphaned} AND attempt < $2"
+    )))
+    .bind(stale_seconds as f64)
+    .bind(max_attempts)
+    .execute(pool)
+    .await?;
+    Ok((requeued.rows_affected(), failed))
+}

@@ -1,0 +1,114 @@
+//! A pool of worker processes: they share one scan, and a worker killed mid-scan loses nothing.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use serde_json::{Value, json};
+
+use crate::harness::{Options, TestApp};
+
+/// 30 vaults of 25 items: enough work to spread over workers and to kill one in the middle.
+fn generated_tenant() -> String {
+    json!({
+        "tenantId": "11111111-2222-4333-8444-555555555555",
+        "clientId": "22222222-3333-4444-8555-666666666666",
+        "clientSecret": "generated-tenant-secret",
+        "subscriptions": [],
+        "generate": {"subscriptions": 2, "vaultsPerSubscription": 15, "secretsPerVault": 20,
+                     "keysPerVault": 3, "certificatesPerVault": 2, "seed": 7}
+    })
+    .to_string()
+}
+
+async fn items_in(app: &TestApp, token: &str) -> anyhow::Result<i64> {
+    let (_, page) = app.get(token, "/api/assets/discovery/assets?limit=1").await?;
+    page["total"].as_i64().context("total")
+}
+
+async fn truth_total(app: &TestApp) -> anyhow::Result<i64> {
+    let stats: Value = app.cloudsim.stats().await?;
+    Ok(["secrets", "keys", "certificates"].iter().map(|f| stats[*f].as_i64().unwrap_or(0)).sum())
+}
+
+#[tokio::test]
+async fn two_worker_processes_share_one_scan_and_run_each_vault_job_once() -> anyhow::Result<()> {
+    let scenario = generated_tenant();
+    let app = TestApp::spawn_with(Options {
+        scenario: Some(&scenario),
+        without_worker: true,
+        ..Default::default()
+    })
+    .await?;
+    let mut workers = vec![
+        app.spawn_worker_process(&[("WORKER_CONCURRENCY", "2")])?,
+        app.spawn_worker_process(&[("WORKER_CONCURRENCY", "2")])?,
+    ];
+    let token = app.login().await?;
+
+    let done = app.scan_to_end(&token, &json!({"mode": "full"})).await?;
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(done["progress"]["vaultsDone"], 30);
+    assert_eq!(items_in(&app, &token).await?, truth_total(&app).await?);
+
+    let per_worker: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT worker, count(*) FROM jobs WHERE kind = 'scan_vault' GROUP BY worker",
+    )
+    .fetch_all(&app.pool)
+    .await?;
+    assert_eq!(per_worker.len(), 2, "both processes took vault jobs: {per_worker:?}");
+    let attempts: Vec<i32> =
+        sqlx::query_scalar("SELECT DISTINCT attempt FROM jobs").fetch_all(&app.pool).await?;
+    assert_eq!(attempts, [1], "every job ran exactly once");
+
+    for worker in &mut workers {
+        worker.kill()?;
+        worker.wait()?;
+    }
+    app.finish().await
+}
+
+#[tokio::test]
+async fn a_worker_killed_mid_scan_is_replaced_and_no_vault_is_counted_twice() -> anyhow::Result<()>
+{
+    let scenario = generated_tenant();
+    let mut app = TestApp::spawn_with(Options {
+        scenario: Some(&scenario),
+        without_worker: true,
+        ..Default::default()
+    })
+    .await?;
+    let mut doomed = app.spawn_worker_process(&[("WORKER_CONCURRENCY", "1")])?;
+    let token = app.login().await?;
+    let (_, accepted) = app.post(&token, "/api/assets/discovery/scan", &json!({})).await?;
+    let scan_id = accepted["scanId"].as_str().context("scanId")?.to_owned();
+
+    // Kill it (SIGKILL: no clean shutdown) once it is part-way through the vaults.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, status) =
+            app.get(&token, &format!("/api/assets/discovery/scan/{scan_id}/status")).await?;
+        let done = status["progress"]["vaultsDone"].as_i64().unwrap_or_default();
+        if done >= 3 {
+            anyhow::ensure!(done < 30, "the scan finished before the worker could be killed");
+            break;
+        }
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "the scan never progressed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    doomed.kill()?;
+    doomed.wait()?;
+
+    app.start_worker().await?;
+    let done = app.wait_for_scan(&token, &scan_id).await?;
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(done["progress"]["vaultsDone"], 30, "no vault counted twice: {done}");
+    assert_eq!(done["progress"]["vaultsTotal"], 30);
+    assert_eq!(done["progress"]["itemsFound"].as_i64(), Some(truth_total(&app).await?));
+    assert_eq!(items_in(&app, &token).await?, truth_total(&app).await?);
+    let rerun: i64 = sqlx::query_scalar("SELECT count(*) FROM jobs WHERE attempt > 1")
+        .fetch_one(&app.pool)
+        .await?;
+    assert!(rerun <= 2, "only the job in flight at the kill is run again ({rerun})");
+
+    app.finish().await
+}
