@@ -22,10 +22,7 @@ pub const ARM_AUDIENCES: &[&str] = &[
 
 /// Builds an ARM error response.
 pub fn arm_error(status: StatusCode, code: &str, message: &str) -> Resp {
-    json_resp(
-        status,
-        &json!({"error": {"code": code, "message": message}}),
-    )
+    json_resp(status, &json!({"error": {"code": code, "message": message}}))
 }
 
 /// Adds the headers ARM puts on every response.
@@ -40,11 +37,7 @@ pub fn arm_headers(resp: &mut Resp, headers: &HeaderMap) {
     set_header(
         resp,
         "x-ms-routing-request-id",
-        &format!(
-            "WESTEUROPE:{}:{}",
-            chrono::Utc::now().format("%Y%m%dT%H%M%SZ"),
-            guid()
-        ),
+        &format!("WESTEUROPE:{}:{}", chrono::Utc::now().format("%Y%m%dT%H%M%SZ"), guid()),
     );
     set_header(resp, "x-ms-ratelimit-remaining-subscription-reads", "11999");
     set_header(resp, "x-ms-ratelimit-remaining-tenant-reads", "11999");
@@ -52,15 +45,8 @@ pub fn arm_headers(resp: &mut Resp, headers: &HeaderMap) {
     set_header(resp, "pragma", "no-cache");
     set_header(resp, "expires", "-1");
     set_header(resp, "x-content-type-options", "nosniff");
-    set_header(
-        resp,
-        "strict-transport-security",
-        "max-age=31536000; includeSubDomains",
-    );
-    if let Some(id) = headers
-        .get("x-ms-client-request-id")
-        .and_then(|v| v.to_str().ok())
-    {
+    set_header(resp, "strict-transport-security", "max-age=31536000; includeSubDomains");
+    if let Some(id) = headers.get("x-ms-client-request-id").and_then(|v| v.to_str().ok()) {
         set_header(resp, "x-ms-client-request-id", id);
     }
 }
@@ -90,10 +76,7 @@ fn authenticate(sim: &Sim, headers: &HeaderMap) -> Result<(), Box<Resp>> {
         )));
     };
     let t = now();
-    match sim
-        .signer
-        .validate(&token, ARM_AUDIENCES, &sim.issuer(), &sim.tenant_id, t)
-    {
+    match sim.signer.validate(&token, ARM_AUDIENCES, &sim.issuer(), &sim.tenant_id, t) {
         Ok(_) => Ok(()),
         Err(TokenError::Expired { exp }) => {
             let fmt = |s: i64| {
@@ -276,6 +259,8 @@ fn route(
         );
     }
     let s: Vec<&str> = segs.iter().map(String::as_str).collect();
+    let world = sim.read();
+    let world = &*world;
     match s.as_slice() {
         [t] if eq(t, "tenants") => json_resp(
             StatusCode::OK,
@@ -290,51 +275,80 @@ fn route(
             }]}),
         ),
         [t] if eq(t, "subscriptions") => {
-            let value: Vec<Value> = sim
-                .subscriptions
-                .iter()
-                .map(|s| subscription_json(sim, s))
-                .collect();
+            let value: Vec<Value> =
+                world.subscriptions.iter().map(|s| subscription_json(sim, s)).collect();
             let n = value.len();
             json_resp(
                 StatusCode::OK,
                 &json!({"value": value, "count": {"type": "Total", "value": n}}),
             )
         }
-        [t, id] if eq(t, "subscriptions") => match find_sub(sim, id) {
+        [t, id] if eq(t, "subscriptions") => match find_sub(world, id) {
             Some(sub) => json_resp(StatusCode::OK, &subscription_json(sim, sub)),
             None => sub_not_found(id),
         },
         [t, id, p, ns, ty] if eq(t, "subscriptions") && eq(p, "providers") => {
-            let Some(sub) = find_sub(sim, id) else {
+            let Some(sub) = find_sub(world, id) else {
                 return sub_not_found(id);
             };
             if !eq(ns, "Microsoft.KeyVault") || !eq(ty, "vaults") {
                 return no_resource_type(ns, ty);
             }
-            let vaults: Vec<&Vault> = sim
+            let vaults: Vec<&Vault> =
+                world.vaults.iter().filter(|v| v.subscription_id == sub.id).collect();
+            list_vaults(sim, path, &api_version, &q, &vaults)
+        }
+        [t, id, r] if eq(t, "subscriptions") && eq(r, "resources") => {
+            let Some(sub) = find_sub(world, id) else {
+                return sub_not_found(id);
+            };
+            let vaults: Vec<&Vault> = world
                 .vaults
                 .iter()
-                .filter(|v| v.subscription_id == sub.id)
+                .filter(|v| v.subscription_id == sub.id && resource_filter(&q, v))
                 .collect();
-            list_vaults(sim, path, &api_version, &q, &vaults)
+            list_resources(sim, path, &api_version, &q, &vaults)
+        }
+        [t, id, rgs, rg, r]
+            if eq(t, "subscriptions") && eq(rgs, "resourceGroups") && eq(r, "resources") =>
+        {
+            let Some(sub) = find_sub(world, id) else {
+                return sub_not_found(id);
+            };
+            if !world
+                .vaults
+                .iter()
+                .any(|v| v.subscription_id == sub.id && eq(&v.resource_group, rg))
+            {
+                return rg_not_found(rg);
+            }
+            let vaults: Vec<&Vault> = world
+                .vaults
+                .iter()
+                .filter(|v| {
+                    v.subscription_id == sub.id
+                        && eq(&v.resource_group, rg)
+                        && resource_filter(&q, v)
+                })
+                .collect();
+            list_resources(sim, path, &api_version, &q, &vaults)
         }
         [t, id, rgs, rg, p, ns, ty]
             if eq(t, "subscriptions") && eq(rgs, "resourceGroups") && eq(p, "providers") =>
         {
-            let Some(sub) = find_sub(sim, id) else {
+            let Some(sub) = find_sub(world, id) else {
                 return sub_not_found(id);
             };
             if !eq(ns, "Microsoft.KeyVault") || !eq(ty, "vaults") {
                 return no_resource_type(ns, ty);
             }
-            let vaults: Vec<&Vault> = sim
+            let vaults: Vec<&Vault> = world
                 .vaults
                 .iter()
                 .filter(|v| v.subscription_id == sub.id && eq(&v.resource_group, rg))
                 .collect();
             if vaults.is_empty()
-                && !sim
+                && !world
                     .vaults
                     .iter()
                     .any(|v| v.subscription_id == sub.id && eq(&v.resource_group, rg))
@@ -346,20 +360,20 @@ fn route(
         [t, id, rgs, rg, p, ns, ty, name]
             if eq(t, "subscriptions") && eq(rgs, "resourceGroups") && eq(p, "providers") =>
         {
-            let Some(sub) = find_sub(sim, id) else {
+            let Some(sub) = find_sub(world, id) else {
                 return sub_not_found(id);
             };
             if !eq(ns, "Microsoft.KeyVault") || !eq(ty, "vaults") {
                 return no_resource_type(ns, ty);
             }
-            if !sim
+            if !world
                 .vaults
                 .iter()
                 .any(|v| v.subscription_id == sub.id && eq(&v.resource_group, rg))
             {
                 return rg_not_found(rg);
             }
-            match sim.vaults.iter().find(|v| {
+            match world.vaults.iter().find(|v| {
                 v.subscription_id == sub.id && eq(&v.resource_group, rg) && eq(&v.name, name)
             }) {
                 Some(v) => json_resp(StatusCode::OK, &vault_json(sim, v)),
@@ -382,8 +396,11 @@ fn route(
     }
 }
 
-fn find_sub<'a>(sim: &'a Sim, id: &str) -> Option<&'a crate::state::Subscription> {
-    sim.subscriptions.iter().find(|s| eq(&s.id, id))
+fn find_sub<'a>(
+    world: &'a crate::state::World,
+    id: &str,
+) -> Option<&'a crate::state::Subscription> {
+    world.subscriptions.iter().find(|s| eq(&s.id, id))
 }
 
 fn rg_not_found(rg: &str) -> Resp {
@@ -402,12 +419,59 @@ fn no_resource_type(ns: &str, ty: &str) -> Resp {
     )
 }
 
+/// Whether a vault passes the generic resource list's `$filter` (only `resourceType eq '…'`
+/// clauses joined by `and` are understood; anything else matches).
+fn resource_filter(q: &std::collections::BTreeMap<String, String>, _v: &Vault) -> bool {
+    let Some(filter) = q.get("$filter") else {
+        return true;
+    };
+    filter
+        .split(" and ")
+        .filter_map(|clause| {
+            let (field, value) = clause.split_once(" eq ")?;
+            eq(field.trim(), "resourceType").then(|| value.trim().trim_matches('\'').to_string())
+        })
+        .all(|ty| eq(&ty, "Microsoft.KeyVault/vaults"))
+}
+
+/// The generic resource shape (`GET /subscriptions/{sub}/resources`).
+fn generic_resource(v: &Vault) -> Value {
+    json!({
+        "id": v.resource_id(),
+        "name": v.name,
+        "type": "Microsoft.KeyVault/vaults",
+        "location": v.location,
+        "tags": v.tags,
+    })
+}
+
+fn list_resources(
+    sim: &Sim,
+    path: &str,
+    api_version: &str,
+    q: &std::collections::BTreeMap<String, String>,
+    vaults: &[&Vault],
+) -> Resp {
+    paged(sim, path, api_version, q, vaults, generic_resource)
+}
+
 fn list_vaults(
     sim: &Sim,
     path: &str,
     api_version: &str,
     q: &std::collections::BTreeMap<String, String>,
     vaults: &[&Vault],
+) -> Resp {
+    paged(sim, path, api_version, q, vaults, |v| vault_json(sim, v))
+}
+
+fn paged(
+    sim: &Sim,
+    path: &str,
+    api_version: &str,
+    q: &std::collections::BTreeMap<String, String>,
+    vaults: &[&Vault],
+    render: impl Fn(&Vault) -> Value,
 ) -> Resp {
     let top = q
         .get("$top")
@@ -436,10 +500,7 @@ fn list_vaults(
         }
     };
     let end = (start + page).min(vaults.len());
-    let value: Vec<Value> = vaults[start..end]
-        .iter()
-        .map(|v| vault_json(sim, v))
-        .collect();
+    let value: Vec<Value> = vaults[start..end].iter().map(|v| render(v)).collect();
     let mut body = json!({"value": value});
     if end < vaults.len() {
         let mut link = format!(
@@ -452,6 +513,10 @@ fn list_vaults(
         if let Some(t) = top {
             link.push_str(&format!("&$top={t}"));
         }
+        if let Some(f) = q.get("$filter") {
+            let enc: String = url::form_urlencoded::byte_serialize(f.as_bytes()).collect();
+            link.push_str(&format!("&$filter={enc}"));
+        }
         body["nextLink"] = json!(link);
     }
     json_resp(StatusCode::OK, &body)
@@ -459,10 +524,11 @@ fn list_vaults(
 
 /// The response for an injected fault on ARM.
 pub fn fault_response(sim: &Sim, f: &crate::faults::Fault) -> Resp {
-    let status = StatusCode::from_u16(f.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let code = f.status.unwrap_or(500);
+    let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let tracking = guid();
     let ts = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.7fZ");
-    let mut r = match f.status {
+    let mut r = match code {
         429 => arm_error(
             status,
             "SubscriptionRequestsThrottled",
@@ -481,11 +547,7 @@ pub fn fault_response(sim: &Sim, f: &crate::faults::Fault) -> Resp {
                  tracking id '{tracking}', request correlation id '{tracking}'."
             ),
         ),
-        502 => arm_error(
-            status,
-            "BadGateway",
-            "The gateway received an invalid response.",
-        ),
+        502 => arm_error(status, "BadGateway", "The gateway received an invalid response."),
         503 => arm_error(
             status,
             "ServiceUnavailable",
@@ -497,11 +559,7 @@ pub fn fault_response(sim: &Sim, f: &crate::faults::Fault) -> Resp {
             "The gateway did not receive a response from 'Microsoft.KeyVault' within the \
              specified time period.",
         ),
-        _ => arm_error(
-            status,
-            "InjectedFault",
-            &format!("Injected fault with status {}.", f.status),
-        ),
+        _ => arm_error(status, "InjectedFault", &format!("Injected fault with status {code}.")),
     };
     if let Some(s) = f.retry_after {
         set_header(&mut r, "retry-after", &s.to_string());

@@ -24,10 +24,7 @@ pub const SYSTEM_DIR: &str = "/etc/ssl/certs";
 /// Extracts the DER of every `CERTIFICATE` block of a PEM text.
 pub fn pem_blocks(text: &str) -> Vec<Vec<u8>> {
     let mut reader = std::io::BufReader::new(text.as_bytes());
-    rustls_pemfile::certs(&mut reader)
-        .filter_map(|c| c.ok())
-        .map(|c| c.to_vec())
-        .collect()
+    rustls_pemfile::certs(&mut reader).filter_map(|c| c.ok()).map(|c| c.to_vec()).collect()
 }
 
 /// Encodes DER as a PEM block with the given label.
@@ -50,19 +47,15 @@ pub fn x5t(der: &[u8]) -> String {
 }
 
 fn strip_zeros(b: &[u8]) -> Vec<u8> {
-    let start = b
-        .iter()
-        .position(|x| *x != 0)
-        .unwrap_or(b.len().saturating_sub(1));
+    let start = b.iter().position(|x| *x != 0).unwrap_or(b.len().saturating_sub(1));
     b[start..].to_vec()
 }
 
 fn jwk_of(spki: &x509_parser::x509::SubjectPublicKeyInfo<'_>) -> Result<PublicJwk> {
     match spki.parsed().map_err(|e| anyhow!("public key: {e}"))? {
-        PublicKey::RSA(rsa) => Ok(PublicJwk::Rsa {
-            n: strip_zeros(rsa.modulus),
-            e: strip_zeros(rsa.exponent),
-        }),
+        PublicKey::RSA(rsa) => {
+            Ok(PublicJwk::Rsa { n: strip_zeros(rsa.modulus), e: strip_zeros(rsa.exponent) })
+        }
         PublicKey::EC(point) => {
             let curve = spki
                 .algorithm
@@ -152,11 +145,7 @@ fn name_string(name: &X509Name<'_>) -> String {
 pub fn cert_info(der: &[u8]) -> Result<CertInfo> {
     let (_, cert) = parse_x509_certificate(der).map_err(|e| anyhow!("x509: {e}"))?;
     let jwk = jwk_of(cert.public_key())?;
-    let key_size = cert
-        .public_key()
-        .parsed()
-        .map(|p| p.key_size() as u32)
-        .unwrap_or(0);
+    let key_size = cert.public_key().parsed().map(|p| p.key_size() as u32).unwrap_or(0);
     let mut sans = Vec::new();
     if let Ok(Some(ext)) = cert.subject_alternative_name() {
         for g in &ext.value.general_names {
@@ -290,19 +279,11 @@ pub fn generate_leaf(
 ) -> Result<Vec<u8>> {
     let mut params = CertificateParams::default();
     params.distinguished_name = parse_subject(spec.subject);
-    params.subject_alt_names = spec
-        .sans
-        .iter()
-        .filter_map(|s| s.as_str().try_into().ok().map(SanType::DnsName))
-        .collect();
-    params.key_usages = vec![
-        KeyUsagePurpose::DigitalSignature,
-        KeyUsagePurpose::KeyEncipherment,
-    ];
-    params.extended_key_usages = vec![
-        ExtendedKeyUsagePurpose::ServerAuth,
-        ExtendedKeyUsagePurpose::ClientAuth,
-    ];
+    params.subject_alt_names =
+        spec.sans.iter().filter_map(|s| s.as_str().try_into().ok().map(SanType::DnsName)).collect();
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
+    params.extended_key_usages =
+        vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth];
     params.not_before = odt(spec.not_before)?;
     params.not_after = odt(spec.not_after)?;
     let mut serial = spec.serial;

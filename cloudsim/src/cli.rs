@@ -1,4 +1,5 @@
-//! Command-line interface: `cloudsim serve ...` and `cloudsim default-scenario`.
+//! Command-line interface: `cloudsim serve ...`, `cloudsim default-scenario` and
+//! `cloudsim generate ...`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -35,6 +36,53 @@ pub enum Command {
     },
     /// Print the embedded default scenario JSON to stdout.
     DefaultScenario,
+    /// Write a scenario of any size (a `generate` block) from a seed.
+    Generate {
+        /// Number of vaults.
+        #[arg(long)]
+        vaults: usize,
+        /// Items per vault (75% secrets, 20% keys, 5% certificates).
+        #[arg(long)]
+        items_per_vault: usize,
+        /// Seed for names, values and GUIDs.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Subscriptions (must divide --vaults; default: about 100 vaults each).
+        #[arg(long)]
+        subscriptions: Option<usize>,
+        /// Output file (default: stdout).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+/// The scenario `cloudsim generate` writes.
+pub fn generated_scenario(
+    vaults: usize,
+    items_per_vault: usize,
+    seed: u64,
+    subscriptions: Option<usize>,
+) -> Result<crate::scenario::Scenario> {
+    let subs = match subscriptions {
+        Some(0) => anyhow::bail!("--subscriptions must be at least 1"),
+        Some(s) if vaults % s != 0 => anyhow::bail!("--subscriptions must divide --vaults"),
+        Some(s) => s,
+        None => (1..=vaults.max(1)).find(|d| vaults % d == 0 && vaults / d <= 100).unwrap_or(1),
+    };
+    let certificates = items_per_vault / 20;
+    let keys = items_per_vault / 5;
+    Ok(crate::scenario::Scenario {
+        seed: Some(seed),
+        generate: Some(crate::scenario::GenerateSpec {
+            subscriptions: if vaults == 0 { 0 } else { subs },
+            vaults_per_subscription: vaults / subs.max(1),
+            secrets_per_vault: items_per_vault - certificates - keys,
+            keys_per_vault: keys,
+            certificates_per_vault: certificates,
+            seed: Some(seed),
+        }),
+        ..crate::scenario::Scenario::default()
+    })
 }
 
 fn init_tracing() {
@@ -55,16 +103,20 @@ pub fn run() -> Result<()> {
             print!("{}", crate::scenario::DEFAULT_SCENARIO);
             Ok(())
         }
-        Command::Serve {
-            listen,
-            state_dir,
-            scenario,
-            vault_port_base,
-        } => {
+        Command::Generate { vaults, items_per_vault, seed, subscriptions, out } => {
+            let sc = generated_scenario(vaults, items_per_vault, seed, subscriptions)?;
+            let text = format!("{}\n", serde_json::to_string_pretty(&sc)?);
+            match out {
+                Some(p) => crate::server::write_atomic(&p, &text),
+                None => {
+                    print!("{text}");
+                    Ok(())
+                }
+            }
+        }
+        Command::Serve { listen, state_dir, scenario, vault_port_base } => {
             init_tracing();
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()?;
+            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             rt.block_on(crate::server::serve(crate::server::ServeOptions {
                 listen,
                 state_dir,

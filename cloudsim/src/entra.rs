@@ -76,10 +76,7 @@ fn entra_headers(resp: &mut Resp, headers: &HeaderMap, trace: &str) {
     set_header(resp, "pragma", "no-cache");
     set_header(resp, "x-ms-request-id", trace);
     set_header(resp, "x-ms-ests-server", "2.1.cloudsim");
-    if let Some(id) = headers
-        .get("client-request-id")
-        .and_then(|v| v.to_str().ok())
-    {
+    if let Some(id) = headers.get("client-request-id").and_then(|v| v.to_str().ok()) {
         set_header(resp, "client-request-id", id);
     }
 }
@@ -147,16 +144,8 @@ fn openid(sim: &Sim, tenant: &str, headers: &HeaderMap, v2: bool) -> Resp {
         );
     }
     let base = sim.main_url();
-    let tid = if generic {
-        "{tenantid}".to_string()
-    } else {
-        sim.tenant_id.clone()
-    };
-    let t = if generic {
-        tenant.to_string()
-    } else {
-        sim.tenant_id.clone()
-    };
+    let tid = if generic { "{tenantid}".to_string() } else { sim.tenant_id.clone() };
+    let t = if generic { tenant.to_string() } else { sim.tenant_id.clone() };
     let (token_ep, auth_ep, keys, issuer) = if v2 {
         (
             format!("{base}/{t}/oauth2/v2.0/token"),
@@ -224,10 +213,7 @@ fn instance_discovery(sim: &Sim, _query: &str) -> Resp {
 
 fn normalise_resource(r: &str) -> Option<String> {
     let trimmed = r.trim_end_matches('/');
-    RESOURCES
-        .iter()
-        .any(|k| k.eq_ignore_ascii_case(trimmed))
-        .then(|| r.to_string())
+    RESOURCES.iter().any(|k| k.eq_ignore_ascii_case(trimmed)).then(|| r.to_string())
 }
 
 fn token(sim: &Sim, tenant: &str, headers: &HeaderMap, body: &[u8], v2: bool) -> Resp {
@@ -333,7 +319,22 @@ fn token(sim: &Sim, tenant: &str, headers: &HeaderMap, body: &[u8], v2: bool) ->
                 .into(),
         );
     };
-    if *secret != sim.client_secret {
+    let (expected, expired) = {
+        let w = sim.read();
+        (w.client_secret.clone(), w.client_secret_expired)
+    };
+    if *secret == expected && expired {
+        return err(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            7_000_222,
+            format!(
+                "The provided client secret keys for app '{}' are expired. Visit the Azure portal                  to create new keys for your app: https://aka.ms/NewClientSecret, or consider                  using certificate credentials for added security: https://aka.ms/certCreds.",
+                sim.client_id
+            ),
+        );
+    }
+    if *secret != expected {
         return err(
             StatusCode::UNAUTHORIZED,
             "invalid_client",
@@ -395,8 +396,9 @@ fn token(sim: &Sim, tenant: &str, headers: &HeaderMap, body: &[u8], v2: bool) ->
 
 /// The response for an injected fault on the token endpoint.
 pub fn fault_response(sim: &Sim, headers: &HeaderMap, f: &crate::faults::Fault) -> Resp {
-    let status = StatusCode::from_u16(f.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut r = if f.status == 429 || f.status >= 500 {
+    let code = f.status.unwrap_or(500);
+    let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut r = if code == 429 || code >= 500 {
         entra_error(
             sim,
             headers,
@@ -406,14 +408,7 @@ pub fn fault_response(sim: &Sim, headers: &HeaderMap, f: &crate::faults::Fault) 
             "A transient error has occurred. Please try again.",
         )
     } else {
-        entra_error(
-            sim,
-            headers,
-            status,
-            "invalid_request",
-            90_000,
-            "Injected fault.",
-        )
+        entra_error(sim, headers, status, "invalid_request", 90_000, "Injected fault.")
     };
     if let Some(s) = f.retry_after {
         set_header(&mut r, "retry-after", &s.to_string());

@@ -28,8 +28,7 @@ pub fn json(status: StatusCode, body: &Value) -> Resp {
     let bytes = serde_json::to_vec(body).unwrap_or_default();
     let mut resp = Response::new(Body::from(bytes));
     *resp.status_mut() = status;
-    resp.headers_mut()
-        .insert("content-type", HeaderValue::from_static(JSON_UTF8));
+    resp.headers_mut().insert("content-type", HeaderValue::from_static(JSON_UTF8));
     resp
 }
 
@@ -51,11 +50,7 @@ pub fn parse_query(query: Option<&str>) -> BTreeMap<String, String> {
 pub fn bearer(headers: &HeaderMap) -> Option<String> {
     let raw = headers.get("authorization")?.to_str().ok()?;
     let (scheme, token) = raw.split_once(' ')?;
-    if scheme.eq_ignore_ascii_case("bearer") {
-        Some(token.trim().to_string())
-    } else {
-        None
-    }
+    if scheme.eq_ignore_ascii_case("bearer") { Some(token.trim().to_string()) } else { None }
 }
 
 /// Splits a request path into its non-empty segments (a trailing slash is ignored).

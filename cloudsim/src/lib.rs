@@ -10,6 +10,7 @@ pub mod entra;
 pub mod faults;
 pub mod http;
 pub mod keyvault;
+pub mod kv_write;
 pub mod scenario;
 pub mod server;
 pub mod state;

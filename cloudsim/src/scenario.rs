@@ -87,6 +87,10 @@ pub struct VaultSpec {
     /// Interleave empty pages in list responses (default false).
     #[serde(default)]
     pub empty_pages: bool,
+    /// Deny the product's identity on the data plane (403 ForbiddenByRbac, or
+    /// ForbiddenByPolicy for access-policy vaults).
+    #[serde(default)]
+    pub deny_access: bool,
     /// Days since the vault was created (default 400).
     pub created_days_ago: Option<i64>,
     /// Tags.
@@ -249,6 +253,8 @@ pub struct Built {
     pub subscriptions: Vec<Subscription>,
     /// Vaults.
     pub vaults: Vec<Vault>,
+    /// The scenario seed.
+    pub seed: u64,
 }
 
 /// Parses a scenario from JSON text.
@@ -257,7 +263,7 @@ pub fn parse(text: &str) -> Result<Scenario> {
 }
 
 /// A deterministic RNG for a labelled purpose.
-fn rng_for(seed: u64, parts: &[&str]) -> StdRng {
+pub(crate) fn rng_for(seed: u64, parts: &[&str]) -> StdRng {
     let mut h = sha2::Sha256::new();
     h.update(seed.to_le_bytes());
     for p in parts {
@@ -275,7 +281,7 @@ pub fn guid_for(seed: u64, parts: &[&str]) -> String {
     uuid::Builder::from_random_bytes(b).into_uuid().to_string()
 }
 
-fn hex_id(rng: &mut StdRng) -> String {
+pub(crate) fn hex_id(rng: &mut StdRng) -> String {
     let mut b = [0u8; 16];
     rng.fill(&mut b);
     hex::encode(b)
@@ -283,9 +289,7 @@ fn hex_id(rng: &mut StdRng) -> String {
 
 fn random_value(rng: &mut StdRng, len: usize) -> String {
     const CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789~._-";
-    (0..len)
-        .map(|_| CHARS[rng.random_range(0..CHARS.len())] as char)
-        .collect()
+    (0..len).map(|_| CHARS[rng.random_range(0..CHARS.len())] as char).collect()
 }
 
 fn slug(s: &str) -> String {
@@ -298,11 +302,7 @@ fn slug(s: &str) -> String {
         }
     }
     let out = out.trim_matches('-').to_string();
-    out.chars()
-        .take(90)
-        .collect::<String>()
-        .trim_end_matches('-')
-        .to_string()
+    out.chars().take(90).collect::<String>().trim_end_matches('-').to_string()
 }
 
 const SECRET_WORDS: &[&str] = &[
@@ -319,12 +319,9 @@ const SECRET_WORDS: &[&str] = &[
     "cosmos-key",
     "servicebus-connection",
 ];
-const KEY_WORDS: &[&str] = &[
-    "cmk", "signing", "wrap", "tde", "backup", "token", "disk", "data",
-];
-const CERT_WORDS: &[&str] = &[
-    "api", "portal", "login", "gateway", "mtls", "admin", "billing", "status", "cdn", "mail",
-];
+const KEY_WORDS: &[&str] = &["cmk", "signing", "wrap", "tde", "backup", "token", "disk", "data"];
+const CERT_WORDS: &[&str] =
+    &["api", "portal", "login", "gateway", "mtls", "admin", "billing", "status", "cdn", "mail"];
 const ITEM_EXPIRY: &[Option<i64>] = &[
     Some(-20),
     Some(-3),
@@ -371,11 +368,7 @@ fn expand_fill(v: &mut VaultSpec, vi: usize) {
     let Some(fill) = v.fill.clone() else {
         return;
     };
-    let env = v
-        .tags
-        .get("env")
-        .cloned()
-        .unwrap_or_else(|| "prod".to_string());
+    let env = v.tags.get("env").cloned().unwrap_or_else(|| "prod".to_string());
     let premium = v.sku.as_deref() == Some("premium");
     for i in 0..fill.secrets {
         let word = SECRET_WORDS[(i + vi) % SECRET_WORDS.len()];
@@ -509,16 +502,12 @@ fn older_attrs(cur: &Attrs, k: u32) -> Attrs {
     }
 }
 
-fn build_secret(seed: u64, vault: &str, s: &SecretSpec, now: i64) -> Secret {
+pub(crate) fn build_secret(seed: u64, vault: &str, s: &SecretSpec, now: i64) -> Secret {
     let mut rng = rng_for(seed, &["secret", vault, &s.name]);
     let cur = attrs(now, &s.common, 30);
     let mut versions = Vec::new();
     for k in (0..=s.common.versions).rev() {
-        let a = if k == 0 {
-            cur.clone()
-        } else {
-            older_attrs(&cur, k)
-        };
+        let a = if k == 0 { cur.clone() } else { older_attrs(&cur, k) };
         let value = match (&s.value, s.content_type.as_deref()) {
             (Some(v), _) => v.clone(),
             (None, Some("application/json")) => format!(
@@ -541,30 +530,19 @@ fn build_secret(seed: u64, vault: &str, s: &SecretSpec, now: i64) -> Secret {
             tags: s.common.tags.clone(),
         });
     }
-    Secret {
-        name: s.name.clone(),
-        managed: false,
-        versions,
-    }
+    Secret { name: s.name.clone(), managed: false, versions }
 }
 
-fn default_key_ops(kty: &str) -> Vec<String> {
+pub(crate) fn default_key_ops(kty: &str) -> Vec<String> {
     let ops: &[&str] = if kty.starts_with("EC") {
         &["sign", "verify"]
     } else {
-        &[
-            "encrypt",
-            "decrypt",
-            "sign",
-            "verify",
-            "wrapKey",
-            "unwrapKey",
-        ]
+        &["encrypt", "decrypt", "sign", "verify", "wrapKey", "unwrapKey"]
     };
     ops.iter().map(|s| s.to_string()).collect()
 }
 
-fn ec_jwk(curve: &str) -> Result<PublicJwk> {
+pub(crate) fn ec_jwk(curve: &str) -> Result<PublicJwk> {
     let alg = match curve {
         "P-256" => &rcgen::PKCS_ECDSA_P256_SHA256,
         "P-384" => &rcgen::PKCS_ECDSA_P384_SHA384,
@@ -584,7 +562,7 @@ fn ec_jwk(curve: &str) -> Result<PublicJwk> {
     })
 }
 
-fn rsa_jwk(rng: &mut StdRng, bits: u32) -> Result<PublicJwk> {
+pub(crate) fn rsa_jwk(rng: &mut StdRng, bits: u32) -> Result<PublicJwk> {
     if !matches!(bits, 2048 | 3072 | 4096) {
         bail!("unsupported RSA size {bits} (2048, 3072, 4096)");
     }
@@ -594,13 +572,10 @@ fn rsa_jwk(rng: &mut StdRng, bits: u32) -> Result<PublicJwk> {
     if let Some(last) = n.last_mut() {
         *last |= 1;
     }
-    Ok(PublicJwk::Rsa {
-        n,
-        e: vec![1, 0, 1],
-    })
+    Ok(PublicJwk::Rsa { n, e: vec![1, 0, 1] })
 }
 
-fn build_key(seed: u64, vault: &str, k: &KeySpec, now: i64) -> Result<Key> {
+pub(crate) fn build_key(seed: u64, vault: &str, k: &KeySpec, now: i64) -> Result<Key> {
     let mut rng = rng_for(seed, &["key", vault, &k.name]);
     let kty = k.kty.clone().unwrap_or_else(|| "RSA".into());
     if !matches!(kty.as_str(), "RSA" | "RSA-HSM" | "EC" | "EC-HSM") {
@@ -609,11 +584,7 @@ fn build_key(seed: u64, vault: &str, k: &KeySpec, now: i64) -> Result<Key> {
     let cur = attrs(now, &k.common, 30);
     let mut versions = Vec::new();
     for i in (0..=k.common.versions).rev() {
-        let a = if i == 0 {
-            cur.clone()
-        } else {
-            older_attrs(&cur, i)
-        };
+        let a = if i == 0 { cur.clone() } else { older_attrs(&cur, i) };
         let jwk = if kty.starts_with("EC") {
             ec_jwk(k.curve.as_deref().unwrap_or("P-256"))?
         } else {
@@ -628,11 +599,7 @@ fn build_key(seed: u64, vault: &str, k: &KeySpec, now: i64) -> Result<Key> {
             tags: k.common.tags.clone(),
         });
     }
-    Ok(Key {
-        name: k.name.clone(),
-        managed: false,
-        versions,
-    })
+    Ok(Key { name: k.name.clone(), managed: false, versions, rotation_policy: None })
 }
 
 fn months_between(a: i64, b: i64) -> i64 {
@@ -657,21 +624,17 @@ fn policy_from(info: &CertInfo, issuer: &str, created: i64) -> CertPolicy {
         key_usage: info.key_usage.clone(),
         validity_months: months_between(info.not_before, info.not_after).max(1),
         issuer: issuer.to_string(),
-        action: if issuer == "Self" {
-            "AutoRenew".into()
-        } else {
-            "EmailContacts".into()
-        },
+        action: if issuer == "Self" { "AutoRenew".into() } else { "EmailContacts".into() },
         created,
     }
 }
 
 /// Mutable builder context for one vault (cursor into the system CA list, name set).
-struct VaultBuilder<'a> {
-    ctx: &'a BuildCtx<'a>,
-    seed: u64,
-    system_cursor: &'a mut usize,
-    warned_no_system: &'a mut bool,
+pub(crate) struct VaultBuilder<'a> {
+    pub(crate) ctx: &'a BuildCtx<'a>,
+    pub(crate) seed: u64,
+    pub(crate) system_cursor: &'a mut usize,
+    pub(crate) warned_no_system: &'a mut bool,
 }
 
 impl VaultBuilder<'_> {
@@ -685,7 +648,7 @@ impl VaultBuilder<'_> {
     }
 
     /// Builds a certificate and its backing key and secret.
-    fn build_cert(
+    pub(crate) fn build_cert(
         &mut self,
         vault: &str,
         c: &CertSpec,
@@ -710,10 +673,7 @@ impl VaultBuilder<'_> {
         let name = match (&c.name, &system) {
             (Some(n), _) => n.clone(),
             (None, Some(info)) => {
-                let cn = info
-                    .common_name
-                    .clone()
-                    .unwrap_or_else(|| info.subject.clone());
+                let cn = info.common_name.clone().unwrap_or_else(|| info.subject.clone());
                 format!("ca-{}", slug(&cn))
             }
             (None, None) => fallback_name.to_string(),
@@ -727,11 +687,7 @@ impl VaultBuilder<'_> {
             for k in (0..=c.common.versions).rev() {
                 let created = created_cur - i64::from(k) * 60 * DAY;
                 let a = Attrs {
-                    enabled: if k == 0 {
-                        c.common.enabled.unwrap_or(true)
-                    } else {
-                        true
-                    },
+                    enabled: if k == 0 { c.common.enabled.unwrap_or(true) } else { true },
                     created,
                     updated: created,
                     nbf: Some(info.not_before),
@@ -768,11 +724,7 @@ impl VaultBuilder<'_> {
                 let info = crate::certs::cert_info(&der)?;
                 let created = not_before.min(now);
                 let a = Attrs {
-                    enabled: if k == 0 {
-                        c.common.enabled.unwrap_or(true)
-                    } else {
-                        true
-                    },
+                    enabled: if k == 0 { c.common.enabled.unwrap_or(true) } else { true },
                     created,
                     updated: created,
                     nbf: Some(not_before),
@@ -784,21 +736,11 @@ impl VaultBuilder<'_> {
         let last = infos.last().context("certificate without versions")?;
         let policy = policy_from(&last.0, &issuer, infos[0].1.created);
         let key_pem = is_generated.then(|| self.ctx.leaf_key.serialize_pem());
-        let mut cert = Certificate {
-            name: name.clone(),
-            versions: Vec::new(),
-            policy,
-        };
-        let mut key = Key {
-            name: name.clone(),
-            managed: true,
-            versions: Vec::new(),
-        };
-        let mut secret = Secret {
-            name: name.clone(),
-            managed: true,
-            versions: Vec::new(),
-        };
+        let mut cert =
+            Certificate { name: name.clone(), versions: Vec::new(), policy, operation: None };
+        let mut key =
+            Key { name: name.clone(), managed: true, versions: Vec::new(), rotation_policy: None };
+        let mut secret = Secret { name: name.clone(), managed: true, versions: Vec::new() };
         for (info, a) in infos {
             let version = hex_id(&mut rng);
             let kty = match info.jwk {
@@ -835,7 +777,7 @@ impl VaultBuilder<'_> {
     }
 }
 
-fn check_name(kind: &str, name: &str) -> Result<()> {
+pub(crate) fn check_name(kind: &str, name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && name.len() <= 127
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
@@ -859,10 +801,8 @@ pub fn build(sc: &Scenario, ctx: &BuildCtx<'_>) -> Result<Built> {
     let mut warned = false;
     let mut vi = 0usize;
     for s in &subs_spec {
-        let sub_id = s
-            .subscription_id
-            .clone()
-            .unwrap_or_else(|| guid_for(seed, &["sub", &s.display_name]));
+        let sub_id =
+            s.subscription_id.clone().unwrap_or_else(|| guid_for(seed, &["sub", &s.display_name]));
         subscriptions.push(Subscription {
             id: sub_id.clone(),
             display_name: s.display_name.clone(),
@@ -870,119 +810,16 @@ pub fn build(sc: &Scenario, ctx: &BuildCtx<'_>) -> Result<Built> {
             tags: s.tags.clone(),
         });
         for vspec in &s.vaults {
-            let mut v = vspec.clone();
-            if !vault_names.insert(v.name.to_lowercase()) {
-                bail!("duplicate vault name {}", v.name);
+            if !vault_names.insert(vspec.name.to_lowercase()) {
+                bail!("duplicate vault name {}", vspec.name);
             }
-            check_name("vault", &v.name)?;
-            expand_fill(&mut v, vi);
+            vaults.push(build_vault(vspec, &sub_id, vi, ctx, seed, &mut cursor, &mut warned)?);
             vi += 1;
-            let mut secrets = Vec::new();
-            let mut keys = Vec::new();
-            let mut certificates = Vec::new();
-            for sp in &v.secrets {
-                check_name("secret", &sp.name)?;
-                secrets.push(build_secret(seed, &v.name, sp, ctx.now));
-            }
-            for kp in &v.keys {
-                check_name("key", &kp.name)?;
-                keys.push(build_key(seed, &v.name, kp, ctx.now)?);
-            }
-            let mut builder = VaultBuilder {
-                ctx,
-                seed,
-                system_cursor: &mut cursor,
-                warned_no_system: &mut warned,
-            };
-            let mut cert_names = BTreeSet::new();
-            for (ci, cp) in v.certificates.iter().enumerate() {
-                let (mut c, mut k, mut sec) =
-                    builder.build_cert(&v.name, cp, &format!("cert-{ci:03}"))?;
-                if cp.name.is_none() {
-                    let base = c.name.clone();
-                    let mut n = 2;
-                    while cert_names.contains(&c.name.to_lowercase()) {
-                        c.name = format!("{base}-{n}");
-                        n += 1;
-                    }
-                    k.name = c.name.clone();
-                    sec.name = c.name.clone();
-                }
-                check_name("certificate", &c.name)?;
-                if !cert_names.insert(c.name.to_lowercase()) {
-                    bail!("vault {}: duplicate certificate {}", v.name, c.name);
-                }
-                certificates.push(c);
-                keys.push(k);
-                secrets.push(sec);
-            }
-            let mut seen = BTreeSet::new();
-            for n in secrets.iter().map(|s| s.name.to_lowercase()) {
-                if !seen.insert(n.clone()) {
-                    bail!(
-                        "vault {}: duplicate secret name {n} (certificates own one too)",
-                        v.name
-                    );
-                }
-            }
-            let mut seen = BTreeSet::new();
-            for n in keys.iter().map(|s| s.name.to_lowercase()) {
-                if !seen.insert(n.clone()) {
-                    bail!(
-                        "vault {}: duplicate key name {n} (certificates own one too)",
-                        v.name
-                    );
-                }
-            }
-            secrets.sort_by_key(|s| s.name.to_lowercase());
-            keys.sort_by_key(|s| s.name.to_lowercase());
-            certificates.sort_by_key(|s| s.name.to_lowercase());
-            let pna = v
-                .public_network_access
-                .clone()
-                .unwrap_or_else(|| "Enabled".into());
-            if !matches!(pna.as_str(), "Enabled" | "Disabled") {
-                bail!(
-                    "vault {}: publicNetworkAccess must be Enabled or Disabled",
-                    v.name
-                );
-            }
-            let sku = v.sku.clone().unwrap_or_else(|| "standard".into());
-            if !matches!(sku.as_str(), "standard" | "premium") {
-                bail!("vault {}: sku must be standard or premium", v.name);
-            }
-            vaults.push(Vault {
-                name: v.name.clone(),
-                subscription_id: sub_id.clone(),
-                resource_group: v
-                    .resource_group
-                    .clone()
-                    .unwrap_or_else(|| format!("rg-{}", v.name)),
-                location: v.location.clone().unwrap_or_else(|| "westeurope".into()),
-                sku,
-                rbac: v.rbac.unwrap_or(true),
-                soft_delete: v.soft_delete.unwrap_or(true),
-                purge_protection: v.purge_protection.unwrap_or(false),
-                public_network_access: pna == "Enabled",
-                empty_pages: v.empty_pages,
-                tags: v.tags.clone(),
-                created: ctx.now - v.created_days_ago.unwrap_or(400) * DAY,
-                addr: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
-                secrets,
-                keys,
-                certificates,
-            });
         }
     }
     Ok(Built {
-        tenant_id: sc
-            .tenant_id
-            .clone()
-            .unwrap_or_else(|| guid_for(seed, &["tenant"])),
-        client_id: sc
-            .client_id
-            .clone()
-            .unwrap_or_else(|| guid_for(seed, &["client"])),
+        tenant_id: sc.tenant_id.clone().unwrap_or_else(|| guid_for(seed, &["tenant"])),
+        client_id: sc.client_id.clone().unwrap_or_else(|| guid_for(seed, &["client"])),
         client_secret: sc
             .client_secret
             .clone()
@@ -995,5 +832,100 @@ pub fn build(sc: &Scenario, ctx: &BuildCtx<'_>) -> Result<Built> {
         arm_page_size: sc.arm_page_size.unwrap_or(4).max(1),
         subscriptions,
         vaults,
+        seed,
+    })
+}
+
+/// Builds one vault of subscription `sub_id`; `vi` is its position in the scenario (it varies
+/// the fill), `cursor` walks the system CA certificates.
+pub fn build_vault(
+    vspec: &VaultSpec,
+    sub_id: &str,
+    vi: usize,
+    ctx: &BuildCtx<'_>,
+    seed: u64,
+    cursor: &mut usize,
+    warned: &mut bool,
+) -> Result<Vault> {
+    let mut v = vspec.clone();
+    check_name("vault", &v.name)?;
+    expand_fill(&mut v, vi);
+    let mut secrets = Vec::new();
+    let mut keys = Vec::new();
+    let mut certificates = Vec::new();
+    for sp in &v.secrets {
+        check_name("secret", &sp.name)?;
+        secrets.push(build_secret(seed, &v.name, sp, ctx.now));
+    }
+    for kp in &v.keys {
+        check_name("key", &kp.name)?;
+        keys.push(build_key(seed, &v.name, kp, ctx.now)?);
+    }
+    let mut builder = VaultBuilder { ctx, seed, system_cursor: cursor, warned_no_system: warned };
+    let mut cert_names = BTreeSet::new();
+    for (ci, cp) in v.certificates.iter().enumerate() {
+        let (mut c, mut k, mut sec) = builder.build_cert(&v.name, cp, &format!("cert-{ci:03}"))?;
+        if cp.name.is_none() {
+            let base = c.name.clone();
+            let mut n = 2;
+            while cert_names.contains(&c.name.to_lowercase()) {
+                c.name = format!("{base}-{n}");
+                n += 1;
+            }
+            k.name = c.name.clone();
+            sec.name = c.name.clone();
+        }
+        check_name("certificate", &c.name)?;
+        if !cert_names.insert(c.name.to_lowercase()) {
+            bail!("vault {}: duplicate certificate {}", v.name, c.name);
+        }
+        certificates.push(c);
+        keys.push(k);
+        secrets.push(sec);
+    }
+    let mut seen = BTreeSet::new();
+    for n in secrets.iter().map(|s| s.name.to_lowercase()) {
+        if !seen.insert(n.clone()) {
+            bail!("vault {}: duplicate secret name {n} (certificates own one too)", v.name);
+        }
+    }
+    let mut seen = BTreeSet::new();
+    for n in keys.iter().map(|s| s.name.to_lowercase()) {
+        if !seen.insert(n.clone()) {
+            bail!("vault {}: duplicate key name {n} (certificates own one too)", v.name);
+        }
+    }
+    secrets.sort_by_key(|s| s.name.to_lowercase());
+    keys.sort_by_key(|s| s.name.to_lowercase());
+    certificates.sort_by_key(|s| s.name.to_lowercase());
+    let pna = v.public_network_access.clone().unwrap_or_else(|| "Enabled".into());
+    if !matches!(pna.as_str(), "Enabled" | "Disabled") {
+        bail!("vault {}: publicNetworkAccess must be Enabled or Disabled", v.name);
+    }
+    let sku = v.sku.clone().unwrap_or_else(|| "standard".into());
+    if !matches!(sku.as_str(), "standard" | "premium") {
+        bail!("vault {}: sku must be standard or premium", v.name);
+    }
+    Ok(Vault {
+        name: v.name.clone(),
+        subscription_id: sub_id.to_string(),
+        resource_group: v.resource_group.clone().unwrap_or_else(|| format!("rg-{}", v.name)),
+        location: v.location.clone().unwrap_or_else(|| "westeurope".into()),
+        sku,
+        rbac: v.rbac.unwrap_or(true),
+        soft_delete: v.soft_delete.unwrap_or(true),
+        purge_protection: v.purge_protection.unwrap_or(false),
+        public_network_access: pna == "Enabled",
+        empty_pages: v.empty_pages,
+        tags: v.tags.clone(),
+        created: ctx.now - v.created_days_ago.unwrap_or(400) * DAY,
+        addr: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+        secrets,
+        keys,
+        certificates,
+        deny_access: v.deny_access,
+        deleted_secrets: Vec::new(),
+        deleted_keys: Vec::new(),
+        deleted_certificates: Vec::new(),
     })
 }

@@ -37,6 +37,34 @@ struct VaultState {
     index: usize,
 }
 
+/// Marks a response whose connection must be closed without sending it (a dropped-connection
+/// fault).
+#[derive(Debug, Clone, Copy)]
+pub struct DropConnection;
+
+fn dropped() -> Resp {
+    let mut r = Resp::new(axum::body::Body::empty());
+    r.extensions_mut().insert(DropConnection);
+    r
+}
+
+/// Applies a fault's latency, then returns its answer or a drop marker (`None`: no answer).
+async fn apply_hit(hit: Option<crate::faults::Hit>) -> Option<HitOutcome> {
+    let hit = hit?;
+    if hit.latency_ms > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(hit.latency_ms)).await;
+    }
+    if hit.drop {
+        return Some(HitOutcome::Drop);
+    }
+    hit.answer.map(HitOutcome::Answer)
+}
+
+enum HitOutcome {
+    Drop,
+    Answer(crate::faults::Fault),
+}
+
 async fn main_handler(
     State(sim): State<Arc<Sim>>,
     method: Method,
@@ -48,12 +76,13 @@ async fn main_handler(
     let query = uri.query().unwrap_or("").to_string();
     let segs = crate::http::segments(&path);
     if segs.first().is_some_and(|s| s == "_sim") {
-        return crate::admin::handle(&sim, &method, &segs[1..], &body);
+        return crate::admin::handle(&sim, &method, &segs[1..], &query, &body).await;
     }
     let (target, resp) = if crate::entra::is_entra_path(&segs) {
         if crate::entra::is_token_path(&segs) {
-            let resp = match sim.faults.take("token") {
-                Some(f) => crate::entra::fault_response(&sim, &headers, &f),
+            let resp = match apply_hit(sim.faults.take("token")).await {
+                Some(HitOutcome::Drop) => dropped(),
+                Some(HitOutcome::Answer(f)) => crate::entra::fault_response(&sim, &headers, &f),
                 None => crate::entra::handle(&sim, &method, &segs, &query, &headers, &body),
             };
             ("token", resp)
@@ -62,8 +91,9 @@ async fn main_handler(
             ("entra", resp)
         }
     } else {
-        let resp = match sim.faults.take("arm") {
-            Some(f) => {
+        let resp = match apply_hit(sim.faults.take("arm")).await {
+            Some(HitOutcome::Drop) => dropped(),
+            Some(HitOutcome::Answer(f)) => {
                 let mut r = crate::arm::fault_response(&sim, &f);
                 crate::arm::arm_headers(&mut r, &headers);
                 r
@@ -72,9 +102,18 @@ async fn main_handler(
         };
         ("arm", resp)
     };
-    sim.faults.record(target, resp.status().as_u16());
-    tracing::debug!(%method, %path, status = resp.status().as_u16(), target, "main");
+    record(&sim, target, &method, &path, &query, &resp);
     resp
+}
+
+fn record(sim: &Sim, target: &str, method: &Method, path: &str, query: &str, resp: &Resp) {
+    let status = if resp.extensions().get::<DropConnection>().is_some() {
+        0
+    } else {
+        resp.status().as_u16()
+    };
+    sim.faults.record(target, method.as_str(), path, query, status);
+    tracing::debug!(%method, %path, status, target, "request");
 }
 
 async fn vault_handler(
@@ -82,36 +121,46 @@ async fn vault_handler(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
+    body: Bytes,
 ) -> Resp {
     let sim = &st.sim;
-    let Some(vault) = sim.vaults.get(st.index) else {
+    let path = uri.path().to_string();
+    let query = uri.query().unwrap_or("").to_string();
+    let Some(info) = sim.read().vaults.get(st.index).map(crate::keyvault::VaultInfo::of) else {
         return crate::keyvault::kv_error(
             axum::http::StatusCode::NOT_FOUND,
             "NotFound",
             "No such vault.",
         );
     };
-    let target = format!("vault:{}", vault.name);
-    let mut resp = match sim.faults.take(&target) {
-        Some(f) => crate::keyvault::fault_response(&f),
-        None => crate::keyvault::handle(
-            sim,
-            st.index,
-            &method,
-            uri.path(),
-            uri.query().unwrap_or(""),
-            &headers,
-        ),
+    let target = format!("vault:{}", info.name);
+    let mut resp = match apply_hit(sim.faults.take(&target)).await {
+        Some(HitOutcome::Drop) => dropped(),
+        Some(HitOutcome::Answer(f)) => crate::keyvault::fault_response(&f),
+        None => match sim.throttle.check(&info.name, chrono::Utc::now().timestamp_millis()) {
+            Some(retry_after) => crate::keyvault::throttled(retry_after),
+            None => crate::keyvault::handle(sim, st.index, &method, &path, &query, &headers, &body),
+        },
     };
-    crate::keyvault::kv_headers(&mut resp, vault, &headers);
-    sim.faults.record(&target, resp.status().as_u16());
-    let status = resp.status().as_u16();
-    tracing::debug!(%method, path = uri.path(), status, vault = %vault.name, "vault");
+    crate::keyvault::kv_headers(&mut resp, &info, &headers);
+    record(sim, &target, &method, &path, &query, &resp);
     resp
 }
 
+/// An error that makes hyper close the connection without answering.
+#[derive(Debug)]
+struct Dropped;
+
+impl std::fmt::Display for Dropped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connection dropped by an injected fault")
+    }
+}
+
+impl std::error::Error for Dropped {}
+
 /// Accepts TLS connections on `listener` and serves `app` on each (HTTP/1.1).
-async fn serve_tls(listener: TcpListener, acceptor: TlsAcceptor, app: Router) {
+pub async fn serve_tls(listener: TcpListener, acceptor: TlsAcceptor, app: Router) {
     loop {
         let (tcp, peer) = match listener.accept().await {
             Ok(x) => x,
@@ -131,7 +180,20 @@ async fn serve_tls(listener: TcpListener, acceptor: TlsAcceptor, app: Router) {
                     return;
                 }
             };
-            let svc = hyper_util::service::TowerToHyperService::new(app);
+            let svc =
+                hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                    let app = app.clone();
+                    async move {
+                        let resp = tower::ServiceExt::oneshot(app, req)
+                            .await
+                            .unwrap_or_else(|e| match e {});
+                        if resp.extensions().get::<DropConnection>().is_some() {
+                            Err(Dropped)
+                        } else {
+                            Ok(resp)
+                        }
+                    }
+                });
             if let Err(e) = hyper::server::conn::http1::Builder::new()
                 .keep_alive(true)
                 .serve_connection(hyper_util::rt::TokioIo::new(tls), svc)
@@ -141,6 +203,27 @@ async fn serve_tls(listener: TcpListener, acceptor: TlsAcceptor, app: Router) {
             }
         });
     }
+}
+
+/// Binds a listener for the vault at `index` on `ip` (port 0: OS-assigned) and serves it;
+/// returns its address and the serving task.
+pub async fn spawn_vault(
+    sim: &Arc<Sim>,
+    index: usize,
+    ip: std::net::IpAddr,
+) -> Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    let acceptor = sim
+        .runtime
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .acceptor
+        .clone()
+        .context("TLS acceptor not ready")?;
+    let listener = bind(SocketAddr::new(ip, 0)).await?;
+    let addr = listener.local_addr()?;
+    let app =
+        Router::new().fallback(vault_handler).with_state(VaultState { sim: sim.clone(), index });
+    Ok((addr, tokio::spawn(serve_tls(listener, acceptor, app))))
 }
 
 /// Writes `contents` to `path` via a temporary file in the same folder and a rename.
@@ -163,7 +246,7 @@ pub fn cloud_env(sim: &Sim, ca_path: &Path) -> String {
         "AZURE_CLOUD=custom".to_string(),
         format!("AZURE_TENANT_ID={}", sim.tenant_id),
         format!("AZURE_CLIENT_ID={}", sim.client_id),
-        format!("AZURE_CLIENT_SECRET={}", sim.client_secret),
+        format!("AZURE_CLIENT_SECRET={}", sim.initial.client_secret),
         format!("AZURE_AUTHORITY_HOST={url}/"),
         format!("AZURE_RESOURCE_MANAGER_ENDPOINT={url}/"),
         "AZURE_RESOURCE_MANAGER_AUDIENCE=https://management.azure.com/".to_string(),
@@ -177,9 +260,7 @@ pub fn cloud_env(sim: &Sim, ca_path: &Path) -> String {
 }
 
 async fn bind(addr: SocketAddr) -> Result<TcpListener> {
-    TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("binding {addr}"))
+    TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))
 }
 
 async fn shutdown_signal() {
@@ -246,33 +327,41 @@ pub async fn serve(opts: ServeOptions) -> Result<()> {
         v.addr = l.local_addr()?;
         vault_listeners.push(l);
     }
+    let world = crate::state::World {
+        client_secret: built.client_secret,
+        client_secret_expired: false,
+        subscriptions: built.subscriptions,
+        vaults,
+    };
+    let acceptor = TlsAcceptor::from(ca.server_config()?);
     let sim = Arc::new(Sim {
         tenant_id: built.tenant_id,
         client_id: built.client_id,
-        client_secret: built.client_secret,
         sp_object_id: built.sp_object_id,
         roles: built.roles,
         arm_page_size: built.arm_page_size,
         main_addr,
-        subscriptions: built.subscriptions,
-        vaults,
         signer,
         faults: crate::faults::Faults::default(),
+        throttle: crate::faults::Throttle::default(),
+        initial: world.clone(),
+        world: std::sync::RwLock::new(world),
+        material: crate::state::Material { seed: built.seed, ca: ca.issuer, leaf_key, system },
+        runtime: std::sync::Mutex::new(crate::state::Runtime {
+            acceptor: Some(acceptor.clone()),
+            added: Vec::new(),
+        }),
     });
-    let acceptor = TlsAcceptor::from(ca.server_config()?);
 
     let main_app = Router::new().fallback(main_handler).with_state(sim.clone());
     tokio::spawn(serve_tls(main_listener, acceptor.clone(), main_app));
     for (index, l) in vault_listeners.into_iter().enumerate() {
         let app = Router::new()
             .fallback(vault_handler)
-            .with_state(VaultState {
-                sim: sim.clone(),
-                index,
-            });
+            .with_state(VaultState { sim: sim.clone(), index });
         tokio::spawn(serve_tls(l, acceptor.clone(), app));
     }
-    for v in &sim.vaults {
+    for v in &sim.read().vaults {
         let uri = format!("{}/", v.base_url());
         tracing::info!(vault = %v.name, %uri, reachable = v.reachable(), "vault listening");
     }

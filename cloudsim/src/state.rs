@@ -1,15 +1,19 @@
 //! The in-memory model of the simulated tenant: subscriptions, vaults and their secrets, keys
 //! and certificates (every version), plus the ground-truth statistics served by `/_sim/stats`.
 //!
-//! The model is built once at start-up from a scenario and is read-only afterwards; only the
-//! fault table and request counters (see [`crate::faults`]) change while serving.
+//! The model is built at start-up from a scenario. The mutable part ([`World`]: vaults, items,
+//! the app's credential) sits behind a lock so that the data plane's writes and the admin API's
+//! mutations can change it; [`Sim::reset`] restores the state the scenario built.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::sync::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
+use rcgen::{Issuer, KeyPair};
 use serde::Serialize;
 
-use crate::faults::Faults;
+use crate::certs::CertInfo;
+use crate::faults::{Faults, Throttle};
 use crate::token::Signer;
 
 /// Seconds in a day.
@@ -103,6 +107,8 @@ pub struct Key {
     pub managed: bool,
     /// Versions, oldest first.
     pub versions: Vec<KeyVersion>,
+    /// Rotation policy set with PUT /keys/{name}/rotationpolicy (Key Vault's JSON shape).
+    pub rotation_policy: Option<serde_json::Value>,
 }
 
 /// A certificate policy as Key Vault reports it.
@@ -160,6 +166,8 @@ pub struct Certificate {
     pub versions: Vec<CertVersion>,
     /// The current policy.
     pub policy: CertPolicy,
+    /// The CertificateOperation of the last create (served at `/certificates/{name}/pending`).
+    pub operation: Option<serde_json::Value>,
 }
 
 /// A subscription.
@@ -210,6 +218,24 @@ pub struct Vault {
     pub keys: Vec<Key>,
     /// Certificates sorted by name.
     pub certificates: Vec<Certificate>,
+    /// The product's identity is denied on the data plane (403 ForbiddenByRbac on RBAC vaults,
+    /// ForbiddenByPolicy on access-policy vaults).
+    pub deny_access: bool,
+    /// Soft-deleted secrets (not backing a certificate).
+    pub deleted_secrets: Vec<Deleted<Secret>>,
+    /// Soft-deleted keys (not backing a certificate).
+    pub deleted_keys: Vec<Deleted<Key>>,
+    /// Soft-deleted certificates with their backing key and secret.
+    pub deleted_certificates: Vec<Deleted<(Certificate, Key, Secret)>>,
+}
+
+/// A soft-deleted item and when it was deleted (Unix seconds).
+#[derive(Debug, Clone)]
+pub struct Deleted<T> {
+    /// The item as it was when deleted.
+    pub item: T,
+    /// Deletion time.
+    pub deleted: i64,
 }
 
 impl Vault {
@@ -239,43 +265,35 @@ impl Vault {
     pub fn reachable(&self) -> bool {
         self.public_network_access
     }
+
+    /// Whether a scanner with the product's identity can read the vault's items.
+    pub fn readable(&self) -> bool {
+        self.public_network_access && !self.deny_access
+    }
 }
 
-/// The whole simulated cloud.
-pub struct Sim {
-    /// Tenant GUID.
-    pub tenant_id: String,
-    /// Application (client) id of the one registered app.
-    pub client_id: String,
-    /// Its client secret.
+/// The mutable part of the simulated cloud.
+#[derive(Debug, Clone)]
+pub struct World {
+    /// The app's client secret.
     pub client_secret: String,
-    /// Object id of the app's service principal.
-    pub sp_object_id: String,
-    /// App roles granted to the service principal (emitted in tokens).
-    pub roles: Vec<String>,
-    /// ARM list page size.
-    pub arm_page_size: usize,
-    /// Address of the main listener.
-    pub main_addr: SocketAddr,
+    /// The client secret has expired: the token endpoint answers AADSTS7000222.
+    pub client_secret_expired: bool,
     /// Subscriptions in scenario order.
     pub subscriptions: Vec<Subscription>,
-    /// Vaults in scenario order.
+    /// Vaults in scenario order, then vaults added through the admin API.
     pub vaults: Vec<Vault>,
-    /// Token signing key.
-    pub signer: Signer,
-    /// Fault table and request counters.
-    pub faults: Faults,
 }
 
-impl Sim {
-    /// `https://127.0.0.1:{port}` of the main listener, without trailing slash.
-    pub fn main_url(&self) -> String {
-        format!("https://{}", crate::http::host_port(self.main_addr))
+impl World {
+    /// The vault of that name (case-insensitive).
+    pub fn vault(&self, name: &str) -> Option<&Vault> {
+        self.vaults.iter().find(|v| v.name.eq_ignore_ascii_case(name))
     }
 
-    /// The token issuer for this tenant.
-    pub fn issuer(&self) -> String {
-        format!("{}/{}/v2.0", self.main_url(), self.tenant_id)
+    /// The index of the vault of that name (case-insensitive).
+    pub fn vault_index(&self, name: &str) -> Option<usize> {
+        self.vaults.iter().position(|v| v.name.eq_ignore_ascii_case(name))
     }
 
     /// Ground-truth counts as of `now`.
@@ -285,7 +303,7 @@ impl Sim {
             vaults: self.vaults.len(),
             ..Stats::default()
         };
-        for v in self.vaults.iter().filter(|v| v.reachable()) {
+        for v in self.vaults.iter().filter(|v| v.readable()) {
             let counts = VaultCounts::of(v);
             s.secrets += counts.secrets;
             s.keys += counts.keys;
@@ -313,6 +331,97 @@ impl Sim {
             }
         }
         s
+    }
+}
+
+/// What the admin API needs to build items and vaults at run time.
+pub struct Material {
+    /// Seed of the scenario.
+    pub seed: u64,
+    /// CA that signs generated certificates.
+    pub ca: Issuer<'static, KeyPair>,
+    /// Key of generated leaf certificates.
+    pub leaf_key: KeyPair,
+    /// System CA certificates, sorted.
+    pub system: Vec<CertInfo>,
+}
+
+/// Listener tasks of vaults added at run time (aborted on reset).
+#[derive(Default)]
+pub struct Runtime {
+    /// TLS acceptor shared by every port.
+    pub acceptor: Option<tokio_rustls::TlsAcceptor>,
+    /// Tasks serving vaults added through the admin API.
+    pub added: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// The whole simulated cloud.
+pub struct Sim {
+    /// Tenant GUID.
+    pub tenant_id: String,
+    /// Application (client) id of the one registered app.
+    pub client_id: String,
+    /// Object id of the app's service principal.
+    pub sp_object_id: String,
+    /// App roles granted to the service principal (emitted in tokens).
+    pub roles: Vec<String>,
+    /// ARM list page size.
+    pub arm_page_size: usize,
+    /// Address of the main listener.
+    pub main_addr: SocketAddr,
+    /// Token signing key.
+    pub signer: Signer,
+    /// Fault table, request counters and the request log.
+    pub faults: Faults,
+    /// Key Vault throttling (per vault, per window).
+    pub throttle: Throttle,
+    /// The mutable world.
+    pub world: RwLock<World>,
+    /// The world as the scenario built it (restored by [`Sim::reset`]).
+    pub initial: World,
+    /// Keys and certificates for items built at run time.
+    pub material: Material,
+    /// Listener tasks of added vaults.
+    pub runtime: Mutex<Runtime>,
+}
+
+impl Sim {
+    /// `https://127.0.0.1:{port}` of the main listener, without trailing slash.
+    pub fn main_url(&self) -> String {
+        format!("https://{}", crate::http::host_port(self.main_addr))
+    }
+
+    /// The token issuer for this tenant.
+    pub fn issuer(&self) -> String {
+        format!("{}/{}/v2.0", self.main_url(), self.tenant_id)
+    }
+
+    /// Read access to the world (a poisoned lock is recovered).
+    pub fn read(&self) -> RwLockReadGuard<'_, World> {
+        self.world.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Write access to the world (a poisoned lock is recovered).
+    pub fn write(&self) -> RwLockWriteGuard<'_, World> {
+        self.world.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Ground-truth counts as of `now`.
+    pub fn stats(&self, now: i64) -> Stats {
+        self.read().stats(now)
+    }
+
+    /// Restores the scenario's world, clears faults, throttling state, counters and the log,
+    /// and stops the listeners of vaults added at run time.
+    pub fn reset(&self) {
+        *self.write() = self.initial.clone();
+        self.faults.clear();
+        self.faults.reset_counters();
+        self.throttle.reset();
+        let mut rt = self.runtime.lock().unwrap_or_else(|p| p.into_inner());
+        for task in rt.added.drain(..) {
+            task.abort();
+        }
     }
 }
 

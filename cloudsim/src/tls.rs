@@ -59,10 +59,7 @@ impl Ca {
                 .into_iter()
                 .next()
                 .context("ca.pem holds no certificate")?;
-            return Ok(Self {
-                issuer: Issuer::new(ca_params(), key),
-                der,
-            });
+            return Ok(Self { issuer: Issuer::new(ca_params(), key), der });
         }
         let key = KeyPair::generate().context("generating CA key")?;
         let mut params = ca_params();
@@ -72,10 +69,7 @@ impl Ca {
         let cert = params.self_signed(&key).context("self-signing CA")?;
         std::fs::write(&cert_path, cert.pem()).context("writing ca.pem")?;
         write_private(&key_path, &key.serialize_pem())?;
-        Ok(Self {
-            der: cert.der().to_vec(),
-            issuer: Issuer::new(params, key),
-        })
+        Ok(Self { der: cert.der().to_vec(), issuer: Issuer::new(params, key) })
     }
 
     /// Issues a server certificate for loopback names, returning (cert DER, key PKCS#8 DER).
@@ -90,18 +84,14 @@ impl Ca {
             SanType::IpAddress(std::net::IpAddr::from(std::net::Ipv6Addr::LOCALHOST)),
             SanType::DnsName("localhost".try_into().context("dns name")?),
         ];
-        params.key_usages = vec![
-            KeyUsagePurpose::DigitalSignature,
-            KeyUsagePurpose::KeyEncipherment,
-        ];
+        params.key_usages =
+            vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         params.use_authority_key_identifier_extension = true;
         let now = OffsetDateTime::now_utc();
         params.not_before = now - Duration::days(1);
         params.not_after = now + Duration::days(365);
-        let cert = params
-            .signed_by(&key, &self.issuer)
-            .context("signing server cert")?;
+        let cert = params.signed_by(&key, &self.issuer).context("signing server cert")?;
         Ok((cert.der().to_vec(), key.serialize_der()))
     }
 

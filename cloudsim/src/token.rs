@@ -115,13 +115,7 @@ impl Signer {
         let n = URL_SAFE_NO_PAD.encode(&n);
         let e = URL_SAFE_NO_PAD.encode(&e);
         let decoding = DecodingKey::from_rsa_components(&n, &e).context("decoding key")?;
-        Ok(Self {
-            encoding,
-            decoding,
-            kid,
-            n,
-            e,
-        })
+        Ok(Self { encoding, decoding, kid, n, e })
     }
 
     /// Signs claims into a compact JWT with `typ` and `kid` headers.

@@ -105,21 +105,12 @@ impl Sim {
             .tls_certs_only([reqwest::Certificate::from_pem(&ca)?])
             .timeout(Duration::from_secs(30))
             .build()?;
-        Ok(Self {
-            child,
-            dir,
-            env,
-            url,
-            http,
-        })
+        Ok(Self { child, dir, env, url, http })
     }
 
     /// A cloud.env value.
     pub fn env(&self, key: &str) -> Result<&str> {
-        self.env
-            .get(key)
-            .map(String::as_str)
-            .with_context(|| format!("cloud.env lacks {key}"))
+        self.env.get(key).map(String::as_str).with_context(|| format!("cloud.env lacks {key}"))
     }
 
     /// POSTs a token request with the given form fields.
@@ -154,10 +145,7 @@ impl Sim {
         if status != StatusCode::OK {
             bail!("token request failed: {status} {body}");
         }
-        Ok(body["access_token"]
-            .as_str()
-            .context("no access_token")?
-            .to_string())
+        Ok(body["access_token"].as_str().context("no access_token")?.to_string())
     }
 
     /// GETs a URL (absolute, or relative to the main URL) with an optional bearer token.
@@ -215,10 +203,7 @@ impl Sim {
     /// vaultUri of a vault by name.
     pub async fn vault_uri(&self, name: &str) -> Result<String> {
         let v = self.vaults().await?;
-        let v = v
-            .iter()
-            .find(|v| v["name"] == name)
-            .with_context(|| format!("no vault {name}"))?;
+        let v = v.iter().find(|v| v["name"] == name).with_context(|| format!("no vault {name}"))?;
         Ok(v["vaultUri"].as_str().context("no vaultUri")?.to_string())
     }
 }

@@ -2,6 +2,7 @@
 //! client would (Entra token endpoint, Resource Manager, Key Vault data plane, admin API).
 
 mod harness;
+mod python_sdk;
 
 use anyhow::{Context, Result, ensure};
 use base64::Engine;
@@ -22,10 +23,7 @@ async fn cloud_env_is_sourceable_and_names_the_running_simulator() -> Result<()>
     let text = std::fs::read_to_string(sim.dir.join("cloud.env"))?;
     for line in text.lines() {
         let (k, v) = line.split_once('=').context("line without =")?;
-        ensure!(
-            !k.is_empty() && !v.contains(' ') && !v.contains('"'),
-            "bad line {line}"
-        );
+        ensure!(!k.is_empty() && !v.contains(' ') && !v.contains('"'), "bad line {line}");
     }
     for key in [
         "AZURE_CLOUD",
@@ -70,10 +68,7 @@ async fn a_client_with_the_right_secret_gets_an_rs256_token_for_the_requested_re
     ensure!(body["expires_in"] == 3599 && body["ext_expires_in"] == 3599);
     let token = body["access_token"].as_str().context("no token")?;
     let header = jwt_part(token, 0)?;
-    ensure!(
-        header["alg"] == "RS256" && header["typ"] == "JWT",
-        "{header}"
-    );
+    ensure!(header["alg"] == "RS256" && header["typ"] == "JWT", "{header}");
     let claims = jwt_part(token, 1)?;
     ensure!(claims["aud"] == "https://vault.azure.net", "{claims}");
     ensure!(claims["iss"] == format!("{}/{tenant}/v2.0", sim.url));
@@ -83,19 +78,13 @@ async fn a_client_with_the_right_secret_gets_an_rs256_token_for_the_requested_re
     let exp = claims["exp"].as_i64().context("exp")?;
     let iat = claims["iat"].as_i64().context("iat")?;
     ensure!(exp - iat == 3600);
-    let (_, _, jwks) = sim
-        .get(&format!("/{tenant}/discovery/v2.0/keys"), None)
-        .await?;
+    let (_, _, jwks) = sim.get(&format!("/{tenant}/discovery/v2.0/keys"), None).await?;
     ensure!(jwks["keys"][0]["kid"] == header["kid"], "{jwks}");
     ensure!(jwks["keys"][0]["kty"] == "RSA" && jwks["keys"][0]["use"] == "sig");
     let n = URL_SAFE_NO_PAD.decode(jwks["keys"][0]["n"].as_str().context("n")?)?;
     ensure!(n.len() == 256);
-    let (status, _, oidc) = sim
-        .get(
-            &format!("/{tenant}/v2.0/.well-known/openid-configuration"),
-            None,
-        )
-        .await?;
+    let (status, _, oidc) =
+        sim.get(&format!("/{tenant}/v2.0/.well-known/openid-configuration"), None).await?;
     ensure!(status == StatusCode::OK);
     ensure!(oidc["token_endpoint"] == format!("{}/{tenant}/oauth2/v2.0/token", sim.url));
     ensure!(oidc["issuer"] == claims["iss"]);
@@ -124,10 +113,7 @@ async fn a_wrong_client_secret_is_refused_with_aadsts7000215_in_entra_shape() ->
     ensure!(body["error"] == "invalid_client", "{body}");
     ensure!(body["error_codes"] == json!([7000215]));
     let desc = body["error_description"].as_str().context("description")?;
-    ensure!(
-        desc.starts_with("AADSTS7000215: Invalid client secret provided."),
-        "{desc}"
-    );
+    ensure!(desc.starts_with("AADSTS7000215: Invalid client secret provided."), "{desc}");
     let trace = body["trace_id"].as_str().context("trace_id")?;
     let corr = body["correlation_id"].as_str().context("correlation_id")?;
     ensure!(desc.contains(&format!("Trace ID: {trace}")));
@@ -174,11 +160,7 @@ async fn unknown_clients_tenants_grants_and_scopes_get_their_aadsts_codes() -> R
         ),
         (
             tenant.clone(),
-            vec![
-                ("grant_type", "password"),
-                ("client_id", &client),
-                ("scope", VAULT_SCOPE),
-            ],
+            vec![("grant_type", "password"), ("client_id", &client), ("scope", VAULT_SCOPE)],
             StatusCode::BAD_REQUEST,
             "unsupported_grant_type",
             70003,
@@ -211,10 +193,7 @@ async fn unknown_clients_tenants_grants_and_scopes_get_their_aadsts_codes() -> R
         let (status, body) = sim.token_request(&t, &form).await?;
         ensure!(status == want_status, "{form:?}: {status} {body}");
         ensure!(body["error"] == want_error, "{form:?}: {body}");
-        ensure!(
-            body["error_codes"] == json!([want_code]),
-            "{form:?}: {body}"
-        );
+        ensure!(body["error_codes"] == json!([want_code]), "{form:?}: {body}");
         let desc = body["error_description"].as_str().context("description")?;
         ensure!(desc.starts_with(&format!("AADSTS{want_code}: ")), "{desc}");
     }
@@ -225,9 +204,8 @@ async fn unknown_clients_tenants_grants_and_scopes_get_their_aadsts_codes() -> R
 async fn arm_lists_subscriptions_and_pages_vaults_through_next_link() -> Result<()> {
     let sim = Sim::start().await?;
     let token = sim.token(ARM_SCOPE).await?;
-    let (status, headers, subs) = sim
-        .get("/subscriptions?api-version=2022-12-01", Some(&token))
-        .await?;
+    let (status, headers, subs) =
+        sim.get("/subscriptions?api-version=2022-12-01", Some(&token)).await?;
     ensure!(status == StatusCode::OK, "{status} {subs}");
     ensure!(headers.contains_key("x-ms-request-id"));
     ensure!(headers.contains_key("x-ms-correlation-request-id"));
@@ -236,11 +214,7 @@ async fn arm_lists_subscriptions_and_pages_vaults_through_next_link() -> Result<
     ensure!(list.len() >= 3 && subs["count"] == json!({"type": "Total", "value": list.len()}));
     for s in list {
         ensure!(
-            s["id"]
-                == format!(
-                    "/subscriptions/{}",
-                    s["subscriptionId"].as_str().unwrap_or("")
-                )
+            s["id"] == format!("/subscriptions/{}", s["subscriptionId"].as_str().unwrap_or(""))
         );
         ensure!(s["tenantId"] == sim.env("AZURE_TENANT_ID")? && s["state"] == "Enabled");
         ensure!(s["authorizationSource"] == "RoleBased");
@@ -261,10 +235,7 @@ async fn arm_lists_subscriptions_and_pages_vaults_through_next_link() -> Result<
             for v in vaults {
                 ensure!(v["type"] == "Microsoft.KeyVault/vaults");
                 let uri = v["properties"]["vaultUri"].as_str().context("vaultUri")?;
-                ensure!(
-                    uri.starts_with("https://127.0.0.1:") && uri.ends_with('/'),
-                    "{uri}"
-                );
+                ensure!(uri.starts_with("https://127.0.0.1:") && uri.ends_with('/'), "{uri}");
                 first_vault.get_or_insert_with(|| v.clone());
             }
             total += vaults.len();
@@ -274,9 +245,7 @@ async fn arm_lists_subscriptions_and_pages_vaults_through_next_link() -> Result<
     ensure!(total == 10, "found {total} vaults");
     let v = first_vault.context("no vault")?;
     let id = v["id"].as_str().context("id")?;
-    let (status, _, got) = sim
-        .get(&format!("{id}?api-version={ARM_API}"), Some(&token))
-        .await?;
+    let (status, _, got) = sim.get(&format!("{id}?api-version={ARM_API}"), Some(&token)).await?;
     ensure!(status == StatusCode::OK && got == v, "{status} {got}");
     // $top overrides the page size and survives into nextLink.
     let sub = list[0]["subscriptionId"].as_str().context("id")?;
@@ -284,11 +253,7 @@ async fn arm_lists_subscriptions_and_pages_vaults_through_next_link() -> Result<
         "/subscriptions/{sub}/providers/Microsoft.KeyVault/vaults?api-version={ARM_API}&$top=2"
     );
     let pages = sim.pages(&url, &token).await?;
-    ensure!(
-        pages
-            .iter()
-            .all(|p| p["value"].as_array().is_some_and(|a| a.len() <= 2))
-    );
+    ensure!(pages.iter().all(|p| p["value"].as_array().is_some_and(|a| a.len() <= 2)));
     ensure!(pages.len() >= 2);
     // Errors in ARM shape.
     let (status, _, body) = sim
@@ -305,19 +270,16 @@ async fn arm_lists_subscriptions_and_pages_vaults_through_next_link() -> Result<
     ensure!(
         status == StatusCode::BAD_REQUEST && body["error"]["code"] == "MissingApiVersionParameter"
     );
-    let (status, headers, body) = sim
-        .get("/subscriptions?api-version=2022-12-01", None)
-        .await?;
+    let (status, headers, body) = sim.get("/subscriptions?api-version=2022-12-01", None).await?;
     ensure!(status == StatusCode::UNAUTHORIZED && body["error"]["code"] == "AuthenticationFailed");
-    ensure!(headers.get("www-authenticate").is_some_and(|h| {
-        h.to_str()
-            .unwrap_or("")
-            .starts_with("Bearer authorization_uri=")
-    }));
+    ensure!(
+        headers
+            .get("www-authenticate")
+            .is_some_and(|h| { h.to_str().unwrap_or("").starts_with("Bearer authorization_uri=") })
+    );
     let vault_token = sim.token(VAULT_SCOPE).await?;
-    let (status, _, body) = sim
-        .get("/subscriptions?api-version=2022-12-01", Some(&vault_token))
-        .await?;
+    let (status, _, body) =
+        sim.get("/subscriptions?api-version=2022-12-01", Some(&vault_token)).await?;
     ensure!(
         status == StatusCode::UNAUTHORIZED && body["error"]["code"] == "InvalidAuthenticationToken"
     );
@@ -344,10 +306,7 @@ async fn key_vault_challenges_an_anonymous_request_with_the_authority_and_resour
     let resp = sim
         .http
         .get(format!("{vault}secrets?api-version={KV_API}"))
-        .header(
-            "x-ms-client-request-id",
-            "c0ffee00-0000-4000-8000-000000000001",
-        )
+        .header("x-ms-client-request-id", "c0ffee00-0000-4000-8000-000000000001")
         .send()
         .await?;
     ensure!(resp.status() == StatusCode::UNAUTHORIZED);
@@ -359,14 +318,12 @@ async fn key_vault_challenges_an_anonymous_request_with_the_authority_and_resour
     );
     ensure!(h.get("www-authenticate").and_then(|v| v.to_str().ok()) == Some(want.as_str()));
     ensure!(
-        h.get("x-ms-client-request-id")
-            .and_then(|v| v.to_str().ok())
+        h.get("x-ms-client-request-id").and_then(|v| v.to_str().ok())
             == Some("c0ffee00-0000-4000-8000-000000000001")
     );
     ensure!(h.contains_key("x-ms-request-id") && h.contains_key("x-ms-keyvault-service-version"));
     ensure!(
-        h.get("x-ms-keyvault-network-info")
-            .and_then(|v| v.to_str().ok())
+        h.get("x-ms-keyvault-network-info").and_then(|v| v.to_str().ok())
             == Some("conn_type=Ipv4;addr=127.0.0.1;act_addr_fam=InterNetwork;")
     );
     ensure!(
@@ -382,28 +339,20 @@ async fn key_vault_challenges_an_anonymous_request_with_the_authority_and_resour
     );
     // A management token is refused too, and so is a bad api-version.
     let arm = sim.token(ARM_SCOPE).await?;
-    let (status, _, body) = sim
-        .get(&format!("{vault}secrets?api-version={KV_API}"), Some(&arm))
-        .await?;
+    let (status, _, body) =
+        sim.get(&format!("{vault}secrets?api-version={KV_API}"), Some(&arm)).await?;
     ensure!(
         status == StatusCode::UNAUTHORIZED && body["error"]["code"] == "Unauthorized",
         "{body}"
     );
     let token = sim.token(VAULT_SCOPE).await?;
-    let (status, _, body) = sim
-        .get(&format!("{vault}secrets?api-version=6.0"), Some(&token))
-        .await?;
+    let (status, _, body) =
+        sim.get(&format!("{vault}secrets?api-version=6.0"), Some(&token)).await?;
     ensure!(status == StatusCode::BAD_REQUEST && body["error"]["code"] == "BadParameter");
     let (status, _, body) = sim
-        .get(
-            &format!("{vault}secrets/does-not-exist?api-version={KV_API}"),
-            Some(&token),
-        )
+        .get(&format!("{vault}secrets/does-not-exist?api-version={KV_API}"), Some(&token))
         .await?;
-    ensure!(
-        status == StatusCode::NOT_FOUND && body["error"]["code"] == "SecretNotFound",
-        "{body}"
-    );
+    ensure!(status == StatusCode::NOT_FOUND && body["error"]["code"] == "SecretNotFound", "{body}");
     Ok(())
 }
 
@@ -417,20 +366,11 @@ async fn secret_listing_pages_to_the_end_through_empty_pages() -> Result<()> {
         .find(|v| v["emptyPages"] == true && v["reachable"] == true)
         .context("no emptyPages vault")?;
     let uri = v["vaultUri"].as_str().context("uri")?;
-    let pages = sim
-        .pages(
-            &format!("{uri}secrets?api-version={KV_API}&maxresults=5"),
-            &token,
-        )
-        .await?;
-    let empties = pages
-        .iter()
-        .filter(|p| p["value"].as_array().is_some_and(|a| a.is_empty()))
-        .count();
-    ensure!(
-        empties >= 2,
-        "expected interleaved empty pages, got {empties}"
-    );
+    let pages =
+        sim.pages(&format!("{uri}secrets?api-version={KV_API}&maxresults=5"), &token).await?;
+    let empties =
+        pages.iter().filter(|p| p["value"].as_array().is_some_and(|a| a.is_empty())).count();
+    ensure!(empties >= 2, "expected interleaved empty pages, got {empties}");
     for p in &pages[..pages.len() - 1] {
         let next = p["nextLink"].as_str().context("nextLink")?;
         ensure!(
@@ -440,10 +380,8 @@ async fn secret_listing_pages_to_the_end_through_empty_pages() -> Result<()> {
         ensure!(next.ends_with("&maxresults=5"));
     }
     ensure!(pages.last().is_some_and(|p| p["nextLink"].is_null()));
-    let items: Vec<&Value> = pages
-        .iter()
-        .flat_map(|p| p["value"].as_array().into_iter().flatten())
-        .collect();
+    let items: Vec<&Value> =
+        pages.iter().flat_map(|p| p["value"].as_array().into_iter().flatten()).collect();
     let managed = items.iter().filter(|i| i["managed"] == true).count();
     let plain = items.len() - managed;
     ensure!(plain as u64 == v["counts"]["secrets"].as_u64().context("count")?);
@@ -452,29 +390,14 @@ async fn secret_listing_pages_to_the_end_through_empty_pages() -> Result<()> {
     ids.dedup();
     ensure!(ids.len() == items.len(), "duplicate items across pages");
     // A secret's value and versions.
-    let name = items[0]["id"]
-        .as_str()
-        .context("id")?
-        .rsplit('/')
-        .next()
-        .context("name")?;
-    let version_pages = sim
-        .pages(
-            &format!("{uri}secrets/{name}/versions?api-version={KV_API}"),
-            &token,
-        )
-        .await?;
-    let versions: Vec<&Value> = version_pages
-        .iter()
-        .flat_map(|p| p["value"].as_array().into_iter().flatten())
-        .collect();
+    let name = items[0]["id"].as_str().context("id")?.rsplit('/').next().context("name")?;
+    let version_pages =
+        sim.pages(&format!("{uri}secrets/{name}/versions?api-version={KV_API}"), &token).await?;
+    let versions: Vec<&Value> =
+        version_pages.iter().flat_map(|p| p["value"].as_array().into_iter().flatten()).collect();
     ensure!(!versions.is_empty());
-    let (status, _, got) = sim
-        .get(
-            &format!("{uri}secrets/{name}/?api-version={KV_API}"),
-            Some(&token),
-        )
-        .await?;
+    let (status, _, got) =
+        sim.get(&format!("{uri}secrets/{name}/?api-version={KV_API}"), Some(&token)).await?;
     if status == StatusCode::OK {
         ensure!(got["value"].as_str().is_some_and(|s| !s.is_empty()));
         let id = got["id"].as_str().context("id")?;
@@ -492,51 +415,31 @@ async fn a_certificate_cer_hashes_to_its_x5t_and_links_its_key_and_secret() -> R
     let sim = Sim::start().await?;
     let token = sim.token(VAULT_SCOPE).await?;
     let uri = sim.vault_uri("kv-prod-payments").await?;
-    let pages = sim
-        .pages(&format!("{uri}certificates?api-version={KV_API}"), &token)
-        .await?;
-    let items: Vec<&Value> = pages
-        .iter()
-        .flat_map(|p| p["value"].as_array().into_iter().flatten())
-        .collect();
+    let pages = sim.pages(&format!("{uri}certificates?api-version={KV_API}"), &token).await?;
+    let items: Vec<&Value> =
+        pages.iter().flat_map(|p| p["value"].as_array().into_iter().flatten()).collect();
     ensure!(items.len() >= 5);
     for item in items {
         let id = item["id"].as_str().context("id")?;
-        let (status, _, cert) = sim
-            .get(&format!("{id}?api-version={KV_API}"), Some(&token))
-            .await?;
+        let (status, _, cert) =
+            sim.get(&format!("{id}?api-version={KV_API}"), Some(&token)).await?;
         ensure!(status == StatusCode::OK, "{cert}");
         let der = STANDARD.decode(cert["cer"].as_str().context("cer")?)?;
         let x5t = URL_SAFE_NO_PAD.encode(sha1::Sha1::digest(&der));
-        ensure!(
-            cert["x5t"] == x5t && item["x5t"] == x5t,
-            "x5t mismatch for {id}"
-        );
-        let version = cert["id"]
-            .as_str()
-            .context("id")?
-            .rsplit('/')
-            .next()
-            .context("v")?
-            .to_string();
+        ensure!(cert["x5t"] == x5t && item["x5t"] == x5t, "x5t mismatch for {id}");
+        let version =
+            cert["id"].as_str().context("id")?.rsplit('/').next().context("v")?.to_string();
         let name = id.rsplit('/').next().context("name")?;
         ensure!(cert["kid"] == format!("{uri}keys/{name}/{version}"));
         ensure!(cert["sid"] == format!("{uri}secrets/{name}/{version}"));
         ensure!(cert["policy"]["id"] == format!("{uri}certificates/{name}/policy"));
         ensure!(cert["attributes"]["exp"].is_i64() && cert["attributes"]["nbf"].is_i64());
-        let (status, _, key) = sim
-            .get(
-                &format!("{uri}keys/{name}?api-version={KV_API}"),
-                Some(&token),
-            )
-            .await?;
+        let (status, _, key) =
+            sim.get(&format!("{uri}keys/{name}?api-version={KV_API}"), Some(&token)).await?;
         ensure!(status == StatusCode::OK && key["managed"] == true, "{key}");
         ensure!(key["key"]["kid"] == cert["kid"]);
         let (status, _, policy) = sim
-            .get(
-                &format!("{uri}certificates/{name}/policy?api-version={KV_API}"),
-                Some(&token),
-            )
+            .get(&format!("{uri}certificates/{name}/policy?api-version={KV_API}"), Some(&token))
             .await?;
         ensure!(status == StatusCode::OK && policy == cert["policy"]);
     }
@@ -548,30 +451,20 @@ async fn keys_carry_public_material_of_the_declared_size() -> Result<()> {
     let sim = Sim::start().await?;
     let token = sim.token(VAULT_SCOPE).await?;
     let uri = sim.vault_uri("kv-prod-payments").await?;
-    let pages = sim
-        .pages(&format!("{uri}keys?api-version={KV_API}"), &token)
-        .await?;
+    let pages = sim.pages(&format!("{uri}keys?api-version={KV_API}"), &token).await?;
     let mut seen_rsa = false;
     let mut seen_ec = false;
-    for item in pages
-        .iter()
-        .flat_map(|p| p["value"].as_array().into_iter().flatten())
-    {
+    for item in pages.iter().flat_map(|p| p["value"].as_array().into_iter().flatten()) {
         let kid = item["kid"].as_str().context("kid")?;
-        let (status, _, key) = sim
-            .get(&format!("{kid}?api-version={KV_API}"), Some(&token))
-            .await?;
+        let (status, _, key) =
+            sim.get(&format!("{kid}?api-version={KV_API}"), Some(&token)).await?;
         ensure!(status == StatusCode::OK);
         ensure!(key["attributes"]["exportable"] == false);
         let jwk = &key["key"];
         match jwk["kty"].as_str().context("kty")? {
             "RSA" | "RSA-HSM" => {
                 let n = URL_SAFE_NO_PAD.decode(jwk["n"].as_str().context("n")?)?;
-                ensure!(
-                    [256, 384, 512].contains(&n.len()) && n[0] & 0x80 != 0,
-                    "n {}",
-                    n.len()
-                );
+                ensure!([256, 384, 512].contains(&n.len()) && n[0] & 0x80 != 0, "n {}", n.len());
                 ensure!(jwk["e"] == "AQAB");
                 seen_rsa = true;
             }
@@ -582,18 +475,8 @@ async fn keys_carry_public_material_of_the_declared_size() -> Result<()> {
                     "P-521" => 66,
                     other => anyhow::bail!("curve {other}"),
                 };
-                ensure!(
-                    URL_SAFE_NO_PAD
-                        .decode(jwk["x"].as_str().context("x")?)?
-                        .len()
-                        == size
-                );
-                ensure!(
-                    URL_SAFE_NO_PAD
-                        .decode(jwk["y"].as_str().context("y")?)?
-                        .len()
-                        == size
-                );
+                ensure!(URL_SAFE_NO_PAD.decode(jwk["x"].as_str().context("x")?)?.len() == size);
+                ensure!(URL_SAFE_NO_PAD.decode(jwk["y"].as_str().context("y")?)?.len() == size);
                 seen_ec = true;
             }
             other => anyhow::bail!("kty {other}"),
@@ -641,9 +524,7 @@ async fn stats_totals_equal_what_paging_through_every_vault_finds() -> Result<()
     let mut vault_count = 0;
     let mut forbidden = 0;
     let mut firewalled = 0;
-    let (_, _, subs) = sim
-        .get("/subscriptions?api-version=2022-12-01", Some(&arm))
-        .await?;
+    let (_, _, subs) = sim.get("/subscriptions?api-version=2022-12-01", Some(&arm)).await?;
     for s in subs["value"].as_array().context("subs")? {
         let sub = s["subscriptionId"].as_str().context("id")?;
         let pages = sim
@@ -654,35 +535,23 @@ async fn stats_totals_equal_what_paging_through_every_vault_finds() -> Result<()
                 &arm,
             )
             .await?;
-        for v in pages
-            .iter()
-            .flat_map(|p| p["value"].as_array().into_iter().flatten())
-        {
+        for v in pages.iter().flat_map(|p| p["value"].as_array().into_iter().flatten()) {
             vault_count += 1;
             if v["properties"]["publicNetworkAccess"] == "Disabled" {
                 firewalled += 1;
             }
             let uri = v["properties"]["vaultUri"].as_str().context("uri")?;
-            let (status, _, body) = sim
-                .get(&format!("{uri}secrets?api-version={KV_API}"), Some(&kv))
-                .await?;
+            let (status, _, body) =
+                sim.get(&format!("{uri}secrets?api-version={KV_API}"), Some(&kv)).await?;
             if status == StatusCode::FORBIDDEN {
-                ensure!(
-                    body["error"]["innererror"]["code"] == "ForbiddenByFirewall",
-                    "{body}"
-                );
+                ensure!(body["error"]["innererror"]["code"] == "ForbiddenByFirewall", "{body}");
                 ensure!(v["properties"]["publicNetworkAccess"] == "Disabled");
                 forbidden += 1;
                 continue;
             }
             for (coll, field) in [("secrets", 0), ("keys", 1), ("certificates", 2)] {
-                let pages = sim
-                    .pages(&format!("{uri}{coll}?api-version={KV_API}"), &kv)
-                    .await?;
-                for item in pages
-                    .iter()
-                    .flat_map(|p| p["value"].as_array().into_iter().flatten())
-                {
+                let pages = sim.pages(&format!("{uri}{coll}?api-version={KV_API}"), &kv).await?;
+                for item in pages.iter().flat_map(|p| p["value"].as_array().into_iter().flatten()) {
                     if item["managed"] == true {
                         continue;
                     }
@@ -696,10 +565,7 @@ async fn stats_totals_equal_what_paging_through_every_vault_finds() -> Result<()
             }
         }
     }
-    ensure!(
-        forbidden == firewalled,
-        "only firewalled vaults refuse the data plane"
-    );
+    ensure!(forbidden == firewalled, "only firewalled vaults refuse the data plane");
     let (_, _, stats) = sim.get("/_sim/stats", None).await?;
     let want = Tally {
         secrets: stats["secrets"].as_u64().context("secrets")?,
@@ -762,27 +628,17 @@ async fn an_injected_429_is_answered_then_the_vault_recovers() -> Result<()> {
         .send()
         .await?
         .error_for_status()?;
-    let (status, headers, body) = sim
-        .get("/subscriptions?api-version=2022-12-01", Some(&arm))
-        .await?;
+    let (status, headers, body) =
+        sim.get("/subscriptions?api-version=2022-12-01", Some(&arm)).await?;
     ensure!(status == StatusCode::SERVICE_UNAVAILABLE && !headers.contains_key("retry-after"));
     ensure!(body["error"]["code"] == "ServiceUnavailable");
-    sim.http
-        .delete(format!("{}/_sim/faults", sim.url))
-        .send()
-        .await?
-        .error_for_status()?;
-    let (status, _, _) = sim
-        .get("/subscriptions?api-version=2022-12-01", Some(&arm))
-        .await?;
+    sim.http.delete(format!("{}/_sim/faults", sim.url)).send().await?.error_for_status()?;
+    let (status, _, _) = sim.get("/subscriptions?api-version=2022-12-01", Some(&arm)).await?;
     ensure!(status == StatusCode::OK);
     let (_, _, counters) = sim.get("/_sim/requests", None).await?;
     ensure!(counters["vault:kv-prod-web"]["429"] == 2, "{counters}");
     ensure!(counters["vault:kv-prod-web"]["200"] == 1, "{counters}");
-    ensure!(
-        counters["arm"]["503"] == 1 && counters["arm"]["200"] == 1,
-        "{counters}"
-    );
+    ensure!(counters["arm"]["503"] == 1 && counters["arm"]["200"] == 1, "{counters}");
     ensure!(counters["token"]["200"] == 2, "{counters}");
     Ok(())
 }
@@ -806,9 +662,8 @@ async fn a_restart_with_the_same_state_dir_keeps_the_ca_and_signing_key() -> Res
     // Same signing key, so the key id is stable; a fresh token works against the new vaults.
     let fresh = second.token(VAULT_SCOPE).await?;
     let uri = second.vault_uri("kv-prod-web").await?;
-    let (status, _, _) = second
-        .get(&format!("{uri}keys?api-version={KV_API}"), Some(&fresh))
-        .await?;
+    let (status, _, _) =
+        second.get(&format!("{uri}keys?api-version={KV_API}"), Some(&fresh)).await?;
     ensure!(status == StatusCode::OK);
     ensure!(jwt_part(&token, 0)?["kid"] == jwt_part(&fresh, 0)?["kid"]);
     Ok(())
@@ -836,18 +691,10 @@ async fn a_generate_block_builds_a_tenant_of_the_requested_size() -> Result<()> 
     let sim = Sim::start_with(&["--scenario", &path]).await?;
     let (_, _, stats) = sim.get("/_sim/stats", None).await?;
     std::fs::remove_file(&file)?;
-    ensure!(
-        stats["subscriptions"] == 2 && stats["vaults"] == 6,
-        "{stats}"
-    );
-    ensure!(
-        stats["secrets"] == 30 && stats["keys"] == 12 && stats["certificates"] == 6,
-        "{stats}"
-    );
+    ensure!(stats["subscriptions"] == 2 && stats["vaults"] == 6, "{stats}");
+    ensure!(stats["secrets"] == 30 && stats["keys"] == 12 && stats["certificates"] == 6, "{stats}");
     let arm = sim.token(ARM_SCOPE).await?;
-    let (_, _, subs) = sim
-        .get("/subscriptions?api-version=2022-12-01", Some(&arm))
-        .await?;
+    let (_, _, subs) = sim.get("/subscriptions?api-version=2022-12-01", Some(&arm)).await?;
     let sub = subs["value"][0]["subscriptionId"].as_str().context("sub")?;
     let pages = sim
         .pages(
@@ -857,9 +704,27 @@ async fn a_generate_block_builds_a_tenant_of_the_requested_size() -> Result<()> 
             &arm,
         )
         .await?;
-    ensure!(
-        pages.len() == 2,
-        "3 vaults with armPageSize 2 should take 2 pages"
-    );
+    ensure!(pages.len() == 2, "3 vaults with armPageSize 2 should take 2 pages");
+    Ok(())
+}
+
+#[tokio::test]
+async fn cloudsim_generate_writes_a_scenario_that_serves_the_requested_size() -> Result<()> {
+    let dir = harness::temp_dir();
+    std::fs::create_dir_all(&dir)?;
+    let file = dir.join("generated.json");
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_cloudsim"))
+        .args(["generate", "--vaults", "6", "--items-per-vault", "20", "--seed", "9", "--out"])
+        .arg(&file)
+        .status()?;
+    ensure!(status.success(), "cloudsim generate failed: {status}");
+    let scenario: Value = serde_json::from_str(&std::fs::read_to_string(&file)?)?;
+    ensure!(scenario["generate"]["secretsPerVault"] == 15, "{scenario}");
+    let path = file.to_string_lossy().to_string();
+    let sim = Sim::start_with(&["--scenario", &path]).await?;
+    let (_, _, stats) = sim.get("/_sim/stats", None).await?;
+    ensure!(stats["vaults"] == 6 && stats["secrets"] == 90, "{stats}");
+    ensure!(stats["keys"] == 24 && stats["certificates"] == 6, "{stats}");
+    let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
