@@ -112,3 +112,98 @@ async fn a_worker_killed_mid_scan_is_replaced_and_no_vault_is_counted_twice() ->
 
     app.finish().await
 }
+
+/// Detail requests (one key or one certificate) the vaults answered since the log was cleared.
+async fn detail_calls(app: &TestApp) -> anyhow::Result<usize> {
+    let log: Value = app
+        .cloudsim
+        .http
+        .get(format!("{}/_sim/requests/log", app.cloudsim.url))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let entries = log.as_array().context("request log")?;
+    Ok(entries
+        .iter()
+        .filter(|e| e["target"].as_str().is_some_and(|t| t.starts_with("vault:")))
+        .filter(|e| e["status"] == 200 && e["method"] == "GET")
+        .filter(|e| {
+            let path = e["path"].as_str().unwrap_or_default().trim_end_matches('/');
+            let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+            parts.len() == 2 && matches!(parts[0], "keys" | "certificates")
+        })
+        .count())
+}
+
+async fn clear_log(app: &TestApp) -> anyhow::Result<()> {
+    let url = format!("{}/_sim/requests", app.cloudsim.url);
+    anyhow::ensure!(app.cloudsim.http.delete(url).send().await?.status().is_success());
+    Ok(())
+}
+
+async fn written(app: &TestApp, token: &str, scan: &Value) -> anyhow::Result<i64> {
+    let id = scan["scanId"].as_str().context("scanId")?;
+    let (_, results) = app.get(token, &format!("/api/assets/discovery/scan/{id}/results")).await?;
+    Ok(results["vaults"]
+        .as_array()
+        .context("vaults")?
+        .iter()
+        .filter_map(|v| v["written"].as_i64())
+        .sum())
+}
+
+#[tokio::test]
+async fn a_delta_scan_writes_only_what_changed_and_fetches_fewer_details() -> anyhow::Result<()> {
+    let scenario = generated_tenant();
+    let app =
+        TestApp::spawn_with(Options { scenario: Some(&scenario), ..Default::default() }).await?;
+    let token = app.login().await?;
+
+    clear_log(&app).await?;
+    let full = app.scan_to_end(&token, &json!({"mode": "full"})).await?;
+    assert_eq!(full["status"], "completed", "{full}");
+    let full_details = detail_calls(&app).await?;
+    let everything = truth_total(&app).await?;
+    assert_eq!(written(&app, &token, &full).await?, everything);
+
+    // Change three items in cloudsim: expire a healthy secret, disable a key, renew a certificate.
+    let pick =
+        |kind: &str| format!("/api/assets/discovery/assets?type={kind}&status=healthy&limit=1");
+    let (_, secret) = app.get(&token, &pick("secret")).await?;
+    let (_, key) = app.get(&token, &pick("key")).await?;
+    let (_, cert) = app.get(&token, &pick("certificate")).await?;
+    for (item, kind, body) in [
+        (&secret["items"][0], "secrets", json!({"expiresInDays": -1})),
+        (&key["items"][0], "keys", json!({"enabled": false})),
+        (&cert["items"][0], "certificates", json!({"expiresInDays": 3})),
+    ] {
+        let vault = item["vaultName"].as_str().context("vault")?;
+        let name = item["name"].as_str().context("name")?;
+        let url = format!("{}/_sim/vaults/{vault}/{kind}/{name}", app.cloudsim.url);
+        let response = app.cloudsim.http.patch(url).json(&body).send().await?;
+        anyhow::ensure!(response.status().is_success(), "cloudsim refused {kind} {name}");
+    }
+
+    clear_log(&app).await?;
+    let delta = app.scan_to_end(&token, &json!({"mode": "delta"})).await?;
+    assert_eq!(delta["status"], "completed", "{delta}");
+    assert_eq!(written(&app, &token, &delta).await?, 3, "only the changed items are written");
+    let delta_details = detail_calls(&app).await?;
+    assert!(
+        delta_details < full_details,
+        "delta fetched {delta_details} details, full {full_details}"
+    );
+    assert_eq!(delta_details, 2, "one key and one certificate changed");
+
+    let id = secret["items"][0]["id"].as_str().context("id")?;
+    let (_, now) = app.get(&token, &format!("/api/assets/discovery/assets/{id}")).await?;
+    assert_eq!(now["status"], "expired", "{now}");
+    let id = key["items"][0]["id"].as_str().context("id")?;
+    let (_, now) = app.get(&token, &format!("/api/assets/discovery/assets/{id}")).await?;
+    assert_eq!(now["enabled"], false, "{now}");
+    assert!(now["keyType"].is_string(), "details survive a delta write: {now}");
+    assert_eq!(items_in(&app, &token).await?, everything);
+
+    app.finish().await
+}
