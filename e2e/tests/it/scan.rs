@@ -357,3 +357,53 @@ async fn a_forced_scan_supersedes_the_active_one() -> anyhow::Result<()> {
 
     app.finish().await
 }
+
+#[tokio::test]
+async fn a_throttling_storm_is_waited_out_as_retry_after_asks() -> anyhow::Result<()> {
+    let scenario = locked_vault_scenario();
+    let app =
+        TestApp::spawn_with(Options { scenario: Some(&scenario), ..Default::default() }).await?;
+    let token = app.login().await?;
+    for fault in [
+        json!({"target": "vault:kv-open", "status": 429, "count": 3, "retryAfter": 1}),
+        json!({"target": "arm", "status": 500, "rate": 0.3}),
+    ] {
+        let response = app
+            .cloudsim
+            .http
+            .post(format!("{}/_sim/faults", app.cloudsim.url))
+            .json(&fault)
+            .send()
+            .await?;
+        assert!(response.status().is_success(), "fault not accepted: {}", response.status());
+    }
+
+    let status = app.scan_to_end(&token, &json!({})).await?;
+    assert_eq!(status["status"], "completed_with_errors", "{status}");
+    assert_eq!(status["errors"].as_array().map(Vec::len), Some(1), "only the firewall: {status}");
+    assert_eq!(total(&app, &token, "type=secret").await?, 2);
+
+    let log: Value = app
+        .cloudsim
+        .http
+        .get(format!("{}/_sim/requests/log?target=vault:kv-open", app.cloudsim.url))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let entries = log.as_array().context("log")?;
+    let throttled: Vec<&Value> = entries.iter().filter(|e| e["status"] == 429).collect();
+    assert_eq!(throttled.len(), 3, "{log}");
+    for hit in throttled {
+        let at = hit["timestamp"].as_i64().context("timestamp")?;
+        let retry = entries
+            .iter()
+            .filter(|e| e["path"] == hit["path"] && e["timestamp"].as_i64() > Some(at))
+            .filter_map(|e| e["timestamp"].as_i64())
+            .min()
+            .context("the throttled request was never retried")?;
+        assert!(retry - at >= 1000, "retried {} ms after a Retry-After of 1 s", retry - at);
+    }
+
+    app.finish().await
+}
