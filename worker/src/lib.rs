@@ -31,6 +31,8 @@ pub struct WorkerState {
     pub name: Arc<str>,
     /// Upper bound on one vault scan (`discoveryScanTimeout`).
     pub vault_timeout: Duration,
+    /// Vault jobs this process runs at once (`discoveryMaxWorkers`, else `WORKER_CONCURRENCY`).
+    pub vault_concurrency: usize,
 }
 
 /// How long a shutdown waits for in-flight jobs before giving up on them.
@@ -57,12 +59,14 @@ pub async fn prepare(config: &Config) -> anyhow::Result<WorkerState> {
         .await
         .context("connecting to Redis (REDIS_URL)")?;
     let azure = AzureClients::new(&config.azure).context("building the Azure clients")?;
+    let limits = db::settings::discovery_limits(&pool, config.worker_concurrency).await?;
     Ok(WorkerState {
         pool,
         azure: Arc::new(azure),
         queues,
         name: unique_name().into(),
-        vault_timeout: Duration::from_secs(300),
+        vault_timeout: Duration::from_secs(limits.scan_timeout_seconds),
+        vault_concurrency: limits.max_workers,
     })
 }
 
@@ -73,7 +77,7 @@ pub async fn run(
     config: &Config,
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
-    let concurrency = config.worker_concurrency;
+    let concurrency = state.vault_concurrency;
     let metrics = match config.worker_metrics_addr {
         Some(addr) => {
             let listener = tokio::net::TcpListener::bind(addr)

@@ -407,3 +407,42 @@ async fn a_throttling_storm_is_waited_out_as_retry_after_asks() -> anyhow::Resul
 
     app.finish().await
 }
+
+#[tokio::test]
+async fn a_vault_slower_than_the_scan_timeout_is_recorded_as_timed_out() -> anyhow::Result<()> {
+    let scenario = locked_vault_scenario();
+    let mut app = TestApp::spawn_with(Options {
+        scenario: Some(&scenario),
+        without_worker: true,
+        ..Default::default()
+    })
+    .await?;
+    sqlx::query(
+        "INSERT INTO settings (category, key, value) \
+         VALUES ('performance', 'discoveryScanTimeout', '1'::jsonb)",
+    )
+    .execute(&app.pool)
+    .await?;
+    app.start_worker().await?;
+    let fault = json!({"target": "vault:kv-open", "latencyMs": 2500});
+    let response = app
+        .cloudsim
+        .http
+        .post(format!("{}/_sim/faults", app.cloudsim.url))
+        .json(&fault)
+        .send()
+        .await?;
+    assert!(response.status().is_success());
+
+    let token = app.login().await?;
+    let status = app.scan_to_end(&token, &json!({})).await?;
+    assert_eq!(status["status"], "completed_with_errors", "{status}");
+    let codes: Vec<(&str, &str)> = status["errors"]
+        .as_array()
+        .context("errors")?
+        .iter()
+        .filter_map(|e| Some((e["vault"].as_str()?, e["code"].as_str()?)))
+        .collect();
+    assert!(codes.contains(&("kv-open", "timeout")), "{status}");
+    app.finish().await
+}

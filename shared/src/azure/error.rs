@@ -18,6 +18,8 @@ pub enum AzureError {
     Http { surface: &'static str, status: u16, code: String, message: String },
     #[error("{surface} could not be reached: {message}")]
     Transport { surface: &'static str, message: String },
+    #[error("the work did not finish within {seconds} s (discoveryScanTimeout)")]
+    Timeout { seconds: u64 },
     #[error("{surface} sent a response that could not be read: {message}")]
     Decode { surface: &'static str, message: String },
 }
@@ -31,6 +33,7 @@ impl AzureError {
             AzureError::Credential(_) => "credential_failed".to_owned(),
             AzureError::Http { code, .. } => code.clone(),
             AzureError::Transport { .. } => "unreachable".to_owned(),
+            AzureError::Timeout { .. } => "timeout".to_owned(),
             AzureError::Decode { .. } => "bad_response".to_owned(),
         }
     }
@@ -41,6 +44,7 @@ impl AzureError {
             AzureError::NoCredential | AzureError::Config(_) | AzureError::Credential(_) => true,
             AzureError::Http { status, .. } => matches!(status, 400..=404),
             AzureError::Transport { .. } | AzureError::Decode { .. } => false,
+            AzureError::Timeout { .. } => false,
         }
     }
 

@@ -32,3 +32,25 @@ pub async fn expiry_thresholds(pool: &PgPool) -> Result<ExpiryThresholds, sqlx::
             .unwrap_or(defaults.warning_expiry_days),
     })
 }
+
+/// The performance settings discovery honours.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DiscoveryLimits {
+    /// Vault jobs one worker process runs at once.
+    pub max_workers: usize,
+    /// Upper bound on one vault job, in seconds.
+    pub scan_timeout_seconds: u64,
+}
+
+/// `discoveryMaxWorkers` and `discoveryScanTimeout` as stored, else `default_workers` and 300 s.
+pub async fn discovery_limits(
+    pool: &PgPool,
+    default_workers: usize,
+) -> Result<DiscoveryLimits, sqlx::Error> {
+    let workers: Option<u64> = get(pool, "performance", "discoveryMaxWorkers").await?;
+    let timeout: Option<u64> = get(pool, "performance", "discoveryScanTimeout").await?;
+    Ok(DiscoveryLimits {
+        max_workers: workers.filter(|w| *w > 0).map_or(default_workers, |w| w as usize),
+        scan_timeout_seconds: timeout.filter(|t| *t > 0).unwrap_or(300),
+    })
+}

@@ -56,10 +56,7 @@ async fn run(task: &ScanVault, state: &WorkerState) -> anyhow::Result<Outcome> {
             .await
         {
             Ok(result) => result,
-            Err(_) => Err(AzureError::Transport {
-                surface: "Key Vault",
-                message: format!("vault scan exceeded {} s", state.vault_timeout.as_secs()),
-            }),
+            Err(_) => Err(AzureError::Timeout { seconds: state.vault_timeout.as_secs() }),
         };
 
     let mut tx = state.pool.begin().await?;
