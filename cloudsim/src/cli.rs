@@ -65,9 +65,13 @@ pub fn generated_scenario(
 ) -> Result<crate::scenario::Scenario> {
     let subs = match subscriptions {
         Some(0) => anyhow::bail!("--subscriptions must be at least 1"),
-        Some(s) if vaults % s != 0 => anyhow::bail!("--subscriptions must divide --vaults"),
+        Some(s) if !vaults.is_multiple_of(s) => {
+            anyhow::bail!("--subscriptions must divide --vaults")
+        }
         Some(s) => s,
-        None => (1..=vaults.max(1)).find(|d| vaults % d == 0 && vaults / d <= 100).unwrap_or(1),
+        None => (1..=vaults.max(1))
+            .find(|d| vaults.is_multiple_of(*d) && vaults / d <= 100)
+            .unwrap_or(1),
     };
     let certificates = items_per_vault / 20;
     let keys = items_per_vault / 5;
