@@ -4,7 +4,9 @@
 pub mod auth;
 pub mod error;
 pub mod extract;
+pub mod origin;
 pub mod pagination;
+pub mod pdf;
 pub mod request_id;
 pub mod routes;
 pub mod state;
@@ -40,7 +42,15 @@ pub async fn prepare(config: Config) -> anyhow::Result<AppState> {
     let azure = AzureClients::new(&config.azure).context("building the Azure clients")?;
 
     shared::metrics::handle();
-    let state = AppState { config: Arc::new(config), pool, redis, queues, azure: Arc::new(azure) };
+    let audit_key = Arc::new(shared::audit::key_from(config.secret_key.expose()));
+    let state = AppState {
+        config: Arc::new(config),
+        pool,
+        redis,
+        queues,
+        azure: Arc::new(azure),
+        audit_key,
+    };
     bootstrap_admin(&state).await?;
     Ok(state)
 }
@@ -105,5 +115,6 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await.context("serving")
+    let service = app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, service).with_graceful_shutdown(shutdown).await.context("serving")
 }

@@ -16,4 +16,6 @@ pub struct AppState {
     pub redis: ConnectionManager,
     pub queues: Queues,
     pub azure: Arc<AzureClients>,
+    /// The HMAC key of the audit chain.
+    pub audit_key: Arc<Vec<u8>>,
 }

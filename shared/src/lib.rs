@@ -1,6 +1,7 @@
 //! The library that the API and the worker share: configuration, domain types, database access
 //! (one module per aggregate), the Azure clients, the job payloads and queues, and error types.
 
+pub mod audit;
 pub mod azure;
 pub mod config;
 pub mod db;

@@ -31,6 +31,8 @@ pub struct WorkerState {
     pub name: Arc<str>,
     /// Upper bound on one vault scan (`discoveryScanTimeout`).
     pub vault_timeout: Duration,
+    /// The HMAC key of the audit chain.
+    pub audit_key: Arc<Vec<u8>>,
     /// Vault jobs this process runs at once (`discoveryMaxWorkers`, else `WORKER_CONCURRENCY`).
     pub vault_concurrency: usize,
 }
@@ -67,6 +69,7 @@ pub async fn prepare(config: &Config) -> anyhow::Result<WorkerState> {
         name: unique_name().into(),
         vault_timeout: Duration::from_secs(limits.scan_timeout_seconds),
         vault_concurrency: limits.max_workers,
+        audit_key: Arc::new(shared::audit::key_from(config.secret_key.expose())),
     })
 }
 

@@ -73,6 +73,18 @@ pub async fn fire(
     let task = match shared::scans::request(&mut tx, schedule.mode, &requested_by, None).await? {
         Requested::Recorded { scan_id, task } => {
             db::scans::record_tick(&mut tx, schedule.name, fire_at, outcome, Some(scan_id)).await?;
+            let details =
+                serde_json::json!({"mode": schedule.mode, "tick": fire_at, "outcome": outcome});
+            let target = scan_id.to_string();
+            shared::audit::record(
+                &mut tx,
+                &state.audit_key,
+                &shared::audit::Actor::system(&requested_by),
+                "discovery.scan.requested",
+                Some(&target),
+                details,
+            )
+            .await?;
             Some(task)
         }
         Requested::Busy { active } => {

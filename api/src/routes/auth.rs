@@ -4,12 +4,14 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use shared::db;
+use serde_json::json;
 use shared::domain::Role;
+use shared::{audit, db};
 
 use crate::auth::{self, AuthUser, CSRF_COOKIE, SESSION_COOKIE};
 use crate::error::ApiError;
 use crate::extract::Json;
+use crate::origin::Origin;
 use crate::state::AppState;
 
 /// The login body.
@@ -28,9 +30,10 @@ pub struct LoginResponse {
     pub expires_in: u64,
 }
 
-/// `POST /auth/login`.
+/// `POST /auth/login`. Every attempt is audited in the transaction that records it.
 pub async fn login(
     State(state): State<AppState>,
+    origin: Origin,
     Json(body): Json<LoginRequest>,
 ) -> Result<Response, ApiError> {
     if body.username.trim().is_empty() {
@@ -40,19 +43,36 @@ pub async fn login(
         return Err(ApiError::invalid("password", "must not be empty"));
     }
     let rejected = || ApiError::unauthorized("the username or password is wrong");
+    let username = body.username.trim().to_owned();
+    let actor = origin.actor(&username);
+    let key = &state.audit_key;
 
-    let Some(user) = db::users::find_by_username(&state.pool, body.username.trim()).await? else {
+    let Some(user) = db::users::find_by_username(&state.pool, &username).await? else {
         // Spend the same time as a real check, so response times do not reveal usernames.
         let _spent = auth::hash_password(body.password).await;
+        let mut tx = state.pool.begin().await?;
+        let details = json!({"reason": "unknown_user"});
+        audit::record(&mut tx, key, &actor, "auth.login.failed", Some(&username), details).await?;
+        tx.commit().await?;
         return Err(rejected());
     };
     if !auth::verify_password(body.password, user.password_hash.clone()).await? {
-        db::users::record_failed_login(&state.pool, user.id).await?;
+        let mut tx = state.pool.begin().await?;
+        db::users::record_failed_login(&mut tx, user.id).await?;
+        let details = json!({"reason": "bad_password"});
+        audit::record(&mut tx, key, &actor, "auth.login.failed", Some(&username), details).await?;
+        tx.commit().await?;
         return Err(rejected());
     }
     let role: Role = user.role.parse().map_err(|e| ApiError::internal(format!("role: {e}")))?;
-    let (token, _claims) = auth::issue(&state, user.id, &user.username, role)?;
-    db::users::record_login(&state.pool, user.id).await?;
+    let (token, claims) = auth::issue(&state, user.id, &user.username, role)?;
+    let mut tx = state.pool.begin().await?;
+    db::users::record_login(&mut tx, user.id).await?;
+    let actor = origin.actor(&user.username);
+    let details = json!({"jti": claims.jti, "role": role});
+    audit::record(&mut tx, key, &actor, "auth.login.succeeded", Some(&user.username), details)
+        .await?;
+    tx.commit().await?;
 
     let ttl = state.config.jwt_ttl.as_secs();
     let csrf = uuid::Uuid::new_v4().simple().to_string();
@@ -70,8 +90,24 @@ pub async fn login(
 }
 
 /// `POST /auth/logout`: revokes the token and clears the cookies.
-pub async fn logout(State(state): State<AppState>, user: AuthUser) -> Result<Response, ApiError> {
-    db::tokens::revoke(&state.pool, user.claims.jti, auth::expires_at(&user.claims)).await?;
+pub async fn logout(
+    State(state): State<AppState>,
+    origin: Origin,
+    user: AuthUser,
+) -> Result<Response, ApiError> {
+    let mut tx = state.pool.begin().await?;
+    db::tokens::revoke(&mut tx, user.claims.jti, auth::expires_at(&user.claims)).await?;
+    let details = json!({"jti": user.claims.jti});
+    audit::record(
+        &mut tx,
+        &state.audit_key,
+        &origin.of(&user),
+        "auth.logout",
+        Some(user.name()),
+        details,
+    )
+    .await?;
+    tx.commit().await?;
     let mut headers = HeaderMap::new();
     for name in [SESSION_COOKIE, CSRF_COOKIE] {
         let value = HeaderValue::from_str(&format!("{name}=; Path=/; Max-Age=0"))

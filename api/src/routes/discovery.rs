@@ -6,15 +6,16 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use shared::db;
 use shared::db::assets::{Asset, AssetFilter};
 use shared::domain::{AssetStatus, AssetType, ScanMode, SubscriptionId};
 use shared::scans::Requested;
+use shared::{audit, db};
 use uuid::Uuid;
 
 use crate::auth::AuthUser;
 use crate::error::ApiError;
 use crate::extract::{Json, OptionalJson, Path, Query};
+use crate::origin::Origin;
 use crate::pagination::{Page, Paging};
 use crate::state::AppState;
 
@@ -39,6 +40,7 @@ pub struct ScanAccepted {
 /// enqueues. A second `full` or `delta` request while a scan is active answers 409.
 pub async fn start_scan(
     State(state): State<AppState>,
+    origin: Origin,
     user: AuthUser,
     OptionalJson(body): OptionalJson<ScanRequest>,
 ) -> Result<(StatusCode, Json<ScanAccepted>), ApiError> {
@@ -75,6 +77,17 @@ pub async fn start_scan(
             ));
         }
     };
+    let details = serde_json::json!({"mode": mode, "subscriptions": subscriptions});
+    let target = scan_id.to_string();
+    audit::record(
+        &mut tx,
+        &state.audit_key,
+        &origin.of(&user),
+        "discovery.scan.requested",
+        Some(&target),
+        details,
+    )
+    .await?;
     tx.commit().await?;
 
     if let Err(e) = state.queues.push_discover(task).await {

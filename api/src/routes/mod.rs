@@ -1,6 +1,7 @@
 //! Every route of the API in one list that reads like the API reference, each with the access
 //! it needs. Handlers live in one module per resource.
 
+pub mod audit;
 pub mod auth;
 pub mod discovery;
 pub mod metrics;
@@ -40,6 +41,9 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/api/assets/discovery/assets", Access::User),
     ("GET", "/api/assets/discovery/assets/{asset_id}", Access::User),
     ("GET", "/api/assets/discovery/vaults", Access::User),
+    ("GET", "/audit/entries", Access::User),
+    ("GET", "/audit/export", Access::User),
+    ("GET", "/audit/verify", Access::User),
     ("GET", "/subscriptions", Access::User),
     ("POST", "/subscriptions", Access::User),
     ("DELETE", "/subscriptions/{subscription_id}", Access::User),
@@ -63,6 +67,9 @@ pub fn router() -> Router<AppState> {
         .route("/api/assets/discovery/assets", get(discovery::list_assets))
         .route("/api/assets/discovery/assets/{asset_id}", get(discovery::get_asset))
         .route("/api/assets/discovery/vaults", get(discovery::list_vaults))
+        .route("/audit/entries", get(audit::entries))
+        .route("/audit/export", get(audit::export))
+        .route("/audit/verify", get(audit::verify))
         .route("/subscriptions", get(subscriptions::list).post(subscriptions::add))
         .route("/subscriptions/{subscription_id}", delete(subscriptions::remove))
         .route("/subscriptions/{subscription_id}/test", post(subscriptions::test))

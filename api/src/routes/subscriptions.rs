@@ -6,12 +6,13 @@ use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use shared::azure::AzureError;
-use shared::db;
 use shared::domain::SubscriptionId;
+use shared::{audit, db};
 
 use crate::auth::AuthUser;
 use crate::error::ApiError;
 use crate::extract::{Json, Path, Query};
+use crate::origin::Origin;
 use crate::pagination::{Page, Paging};
 use crate::state::AppState;
 
@@ -68,7 +69,8 @@ pub struct AddSubscription {
 /// `POST /subscriptions`: registers a subscription (201), or 409 if it already is.
 pub async fn add(
     State(state): State<AppState>,
-    _user: AuthUser,
+    origin: Origin,
+    user: AuthUser,
     Json(body): Json<AddSubscription>,
 ) -> Result<(StatusCode, Json<SubscriptionBody>), ApiError> {
     let id = SubscriptionId::parse(&body.subscription_id)
@@ -77,13 +79,25 @@ pub async fn add(
     if name.is_some_and(|n| n.len() > 200) {
         return Err(ApiError::invalid("name", "must be at most 200 characters"));
     }
-    if !db::subscriptions::register(&state.pool, id.as_str(), name).await? {
+    let mut tx = state.pool.begin().await?;
+    if !db::subscriptions::register(&mut tx, id.as_str(), name).await? {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "already_registered",
             format!("subscriptionId: {id} is already registered"),
         ));
     }
+    let details = serde_json::json!({"name": name});
+    audit::record(
+        &mut tx,
+        &state.audit_key,
+        &origin.of(&user),
+        "subscription.registered",
+        Some(id.as_str()),
+        details,
+    )
+    .await?;
+    tx.commit().await?;
     let stored = db::subscriptions::get(&state.pool, id.as_str())
         .await?
         .ok_or_else(|| ApiError::internal("registered subscription vanished"))?;
@@ -97,15 +111,26 @@ fn parse_path(raw: &str) -> Result<SubscriptionId, ApiError> {
 /// `DELETE /subscriptions/{subscription_id}`.
 pub async fn remove(
     State(state): State<AppState>,
-    _user: AuthUser,
+    origin: Origin,
+    user: AuthUser,
     Path(raw): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let id = parse_path(&raw)?;
-    if db::subscriptions::remove(&state.pool, id.as_str()).await? {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(ApiError::not_found(format!("subscription {id}")))
+    let mut tx = state.pool.begin().await?;
+    if !db::subscriptions::remove(&mut tx, id.as_str()).await? {
+        return Err(ApiError::not_found(format!("subscription {id}")));
     }
+    audit::record(
+        &mut tx,
+        &state.audit_key,
+        &origin.of(&user),
+        "subscription.removed",
+        Some(id.as_str()),
+        serde_json::json!({}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// The outcome of a connection test.

@@ -2,6 +2,7 @@
 //! against the machine's Postgres and Redis (a fresh database and Redis key prefix per test)
 //! and a cloudsim process per test that plays Azure over HTTPS.
 
+mod audit;
 mod auth;
 mod bad_input;
 mod cron;

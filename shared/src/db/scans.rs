@@ -79,14 +79,14 @@ pub async fn list(pool: &PgPool, limit: i64, offset: i64) -> Result<(Vec<Scan>, 
 }
 
 /// Moves a queued scan to running in `phase`. Returns false when the scan is already terminal.
-pub async fn start(pool: &PgPool, id: Uuid, phase: &str) -> Result<bool, sqlx::Error> {
+pub async fn start(conn: &mut PgConnection, id: Uuid, phase: &str) -> Result<bool, sqlx::Error> {
     let moved = sqlx::query(
         "UPDATE scans SET status = 'running', phase = $2, started_at = coalesce(started_at, now()) \
          WHERE id = $1 AND status IN ('queued', 'running')",
     )
     .bind(id)
     .bind(phase)
-    .execute(pool)
+    .execute(conn)
     .await?;
     Ok(moved.rows_affected() == 1)
 }
@@ -141,14 +141,14 @@ pub async fn record_vault_outcome(
 }
 
 /// Marks a scan failed as a whole (it could not even enumerate its vaults).
-pub async fn fail(pool: &PgPool, id: Uuid, error: &str) -> Result<(), sqlx::Error> {
+pub async fn fail(conn: &mut PgConnection, id: Uuid, error: &str) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE scans SET status = 'failed', phase = 'done', error = $2, finished_at = now() \
          WHERE id = $1 AND status IN ('queued', 'running')",
     )
     .bind(id)
     .bind(error)
-    .execute(pool)
+    .execute(conn)
     .await?;
     Ok(())
 }

@@ -87,7 +87,11 @@ pub async fn get(pool: &PgPool, id: &str) -> Result<Option<Subscription>, sqlx::
 
 /// Registers a subscription. Returns false if it was already registered; a subscription only
 /// discovered so far becomes registered.
-pub async fn register(pool: &PgPool, id: &str, name: Option<&str>) -> Result<bool, sqlx::Error> {
+pub async fn register(
+    conn: &mut PgConnection,
+    id: &str,
+    name: Option<&str>,
+) -> Result<bool, sqlx::Error> {
     let changed = sqlx::query(
         "INSERT INTO subscriptions (id, name, source) VALUES ($1, $2, 'registered') \
          ON CONFLICT (id) DO UPDATE SET source = 'registered', \
@@ -96,15 +100,15 @@ pub async fn register(pool: &PgPool, id: &str, name: Option<&str>) -> Result<boo
     )
     .bind(id)
     .bind(name)
-    .execute(pool)
+    .execute(conn)
     .await?;
     Ok(changed.rows_affected() == 1)
 }
 
 /// Removes a subscription from the product (its vaults and assets stay as history until the
 /// next scan marks them). Returns whether it existed.
-pub async fn remove(pool: &PgPool, id: &str) -> Result<bool, sqlx::Error> {
+pub async fn remove(conn: &mut PgConnection, id: &str) -> Result<bool, sqlx::Error> {
     let deleted =
-        sqlx::query("DELETE FROM subscriptions WHERE id = $1").bind(id).execute(pool).await?;
+        sqlx::query("DELETE FROM subscriptions WHERE id = $1").bind(id).execute(conn).await?;
     Ok(deleted.rows_affected() == 1)
 }

@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 /// Revokes a token id.
 pub async fn revoke(
-    pool: &PgPool,
+    conn: &mut sqlx::PgConnection,
     jti: Uuid,
     expires_at: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
@@ -15,7 +15,7 @@ pub async fn revoke(
     )
     .bind(jti)
     .bind(expires_at)
-    .execute(pool)
+    .execute(conn)
     .await?;
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! Users of the product and their password hashes.
 
 use chrono::{DateTime, Utc};
-use sqlx::{FromRow, PgPool};
+use sqlx::{FromRow, PgConnection, PgPool};
 use uuid::Uuid;
 
 /// A stored user.
@@ -55,19 +55,19 @@ pub async fn insert_if_absent(
 }
 
 /// Records a successful login.
-pub async fn record_login(pool: &PgPool, id: Uuid) -> Result<(), sqlx::Error> {
+pub async fn record_login(conn: &mut PgConnection, id: Uuid) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE users SET last_login_at = now(), failed_logins = 0 WHERE id = $1")
         .bind(id)
-        .execute(pool)
+        .execute(conn)
         .await?;
     Ok(())
 }
 
 /// Counts a failed login.
-pub async fn record_failed_login(pool: &PgPool, id: Uuid) -> Result<(), sqlx::Error> {
+pub async fn record_failed_login(conn: &mut PgConnection, id: Uuid) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE users SET failed_logins = failed_logins + 1 WHERE id = $1")
         .bind(id)
-        .execute(pool)
+        .execute(conn)
         .await?;
     Ok(())
 }

@@ -4,8 +4,9 @@
 
 use anyhow::Context;
 use apalis::prelude::Data;
-use shared::db;
+use serde_json::json;
 use shared::jobs::{DISCOVER_VAULTS, DiscoverVaults, SCAN_VAULT, ScanVault};
+use shared::{audit, db};
 use tracing::Instrument;
 use uuid::Uuid;
 
@@ -26,11 +27,23 @@ async fn run(task: &DiscoverVaults, state: &WorkerState) -> anyhow::Result<Outco
         tracing::debug!("job already finished; duplicate delivery ignored");
         return Ok(Outcome::Skipped);
     };
-    if !db::scans::start(&state.pool, task.scan_id, "enumerating_vaults").await? {
-        let mut conn = state.pool.acquire().await?;
-        db::jobs::finish(&mut conn, task.job_id, Some("scan was no longer active")).await?;
+    let mut tx = state.pool.begin().await?;
+    if !db::scans::start(&mut tx, task.scan_id, "enumerating_vaults").await? {
+        db::jobs::finish(&mut tx, task.job_id, Some("scan was no longer active")).await?;
+        tx.commit().await?;
         return Ok(Outcome::Skipped);
     }
+    let target = task.scan_id.to_string();
+    audit::record(
+        &mut tx,
+        &state.audit_key,
+        &worker_actor(state),
+        "discovery.scan.started",
+        Some(&target),
+        json!({"job": task.job_id}),
+    )
+    .await?;
+    tx.commit().await?;
 
     match enumerate(task, state).await {
         Ok(pushed) => {
@@ -46,9 +59,19 @@ async fn run(task: &DiscoverVaults, state: &WorkerState) -> anyhow::Result<Outco
         Err(e) => {
             let message = format!("{e:#}");
             tracing::warn!(error = %message, "scan failed before reaching any vault");
-            db::scans::fail(&state.pool, task.scan_id, &message).await?;
-            let mut conn = state.pool.acquire().await?;
-            db::jobs::finish(&mut conn, task.job_id, Some(&message)).await?;
+            let mut tx = state.pool.begin().await?;
+            db::scans::fail(&mut tx, task.scan_id, &message).await?;
+            db::jobs::finish(&mut tx, task.job_id, Some(&message)).await?;
+            audit::record(
+                &mut tx,
+                &state.audit_key,
+                &worker_actor(state),
+                "discovery.scan.failed",
+                Some(&target),
+                json!({"error": message}),
+            )
+            .await?;
+            tx.commit().await?;
             Ok(Outcome::Failed)
         }
     }
@@ -106,4 +129,9 @@ async fn enumerate(task: &DiscoverVaults, state: &WorkerState) -> anyhow::Result
     db::jobs::finish(&mut tx, task.job_id, None).await?;
     tx.commit().await?;
     Ok(tasks)
+}
+
+/// The audit actor of work a worker does on its own.
+pub fn worker_actor(state: &WorkerState) -> audit::Actor {
+    audit::Actor::system(format!("system:{}", state.name))
 }

@@ -9,16 +9,18 @@
 use std::collections::HashMap;
 
 use apalis::prelude::Data;
+use serde_json::json;
 use shared::azure::AzureError;
 use shared::azure::keyvault::{DiscoveredAsset, VaultClient};
-use shared::db;
 use shared::db::assets::Fingerprint;
 use shared::db::scans::VaultCounts;
 use shared::domain::{AssetType, ScanMode};
 use shared::jobs::{SCAN_VAULT, ScanVault};
+use shared::{audit, db};
 use tracing::Instrument;
 use uuid::Uuid;
 
+use super::discover_vaults::worker_actor;
 use super::{HandlerResult, Outcome};
 use crate::WorkerState;
 
@@ -92,12 +94,35 @@ async fn run(task: &ScanVault, state: &WorkerState) -> anyhow::Result<Outcome> {
             if recorded {
                 scan_status =
                     db::scans::record_vault_outcome(&mut tx, task.scan_id, true, 0).await?;
+                let target = task.vault_id.to_string();
+                let details = json!({"scan": task.scan_id, "code": code, "error": message});
+                audit::record(
+                    &mut tx,
+                    &state.audit_key,
+                    &worker_actor(state),
+                    "discovery.vault.failed",
+                    Some(&target),
+                    details,
+                )
+                .await?;
             }
             db::jobs::finish(&mut tx, task.job_id, Some(&message)).await?;
             tracing::warn!(vault_error = %code, error = %message, "vault could not be scanned");
             Outcome::Failed
         }
     };
+    if let Some(status) = scan_status.as_deref().filter(|s| *s != "running") {
+        let target = task.scan_id.to_string();
+        audit::record(
+            &mut tx,
+            &state.audit_key,
+            &worker_actor(state),
+            "discovery.scan.completed",
+            Some(&target),
+            json!({"status": status}),
+        )
+        .await?;
+    }
     tx.commit().await?;
 
     if scan_status.as_deref().is_some_and(|s| s != "running") {
