@@ -1,0 +1,358 @@
+//! `certifyclouds-bench`: the performance suite. It generates a tenant in cloudsim, times the
+//! product's full scan with one and two worker processes (with and without added latency)
+//! beside a raw Rust lister (the ceiling) and a Python SDK script (the alternative), loads the
+//! API, times no-op jobs through the queue, reads peak memory, and writes a Markdown and a JSON
+//! report with every figure and each ratio against its target.
+//!
+//! `--smoke` runs a tiny tenant in about a minute (CI); it skips wrk and redis-benchmark when
+//! they are not installed and never writes to bench/reports.
+
+mod api_load;
+mod ceiling;
+mod infra;
+mod python;
+mod queue;
+mod report;
+mod scan;
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::Context;
+use clap::Parser;
+use serde_json::{Value, json};
+
+use crate::infra::{Cloudsim, TenantSize};
+use crate::report::Ratio;
+
+/// Command-line options.
+#[derive(Debug, Parser)]
+#[command(about = "CertifyClouds benchmark suite: scan, API, queue, memory")]
+struct Args {
+    /// Tiny tenant and short loads, for CI; writes to target/bench-smoke unless --out is given.
+    #[arg(long)]
+    smoke: bool,
+    /// Vaults in the generated tenant.
+    #[arg(long, default_value_t = 1000)]
+    vaults: usize,
+    /// Items per vault (60% secrets, 20% keys, 20% certificates).
+    #[arg(long, default_value_t = 100)]
+    items: usize,
+    /// Added per-request latency of the latency runs, ms.
+    #[arg(long, default_value_t = 20)]
+    latency_ms: u64,
+    /// Vaults the Python script lists (0: all); its rate per asset is what is compared.
+    #[arg(long, default_value_t = 100)]
+    python_vaults: usize,
+    /// Seconds of each API load.
+    #[arg(long, default_value_t = 10)]
+    load_seconds: u64,
+    /// Skip the half-size tenant of the memory flatness check.
+    #[arg(long)]
+    no_flatness: bool,
+    /// Skip the perf profile of the one-worker scan.
+    #[arg(long)]
+    no_profile: bool,
+    /// Folder of latest.md and latest.json (default: bench/reports, or target/bench-smoke).
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let mut args = Args::parse();
+    if args.smoke {
+        args.vaults = 10;
+        args.items = 20;
+        args.python_vaults = 0;
+        args.load_seconds = 2;
+    }
+    let out = args.out.clone().unwrap_or_else(|| {
+        let root = infra::repo_root();
+        if args.smoke {
+            root.join("target").join("bench-smoke")
+        } else {
+            root.join("bench").join("reports")
+        }
+    });
+    let started = Instant::now();
+    let report = run(&args).await?;
+    std::fs::create_dir_all(&out)?;
+    std::fs::write(out.join("latest.json"), serde_json::to_string_pretty(&report)?)?;
+    std::fs::write(out.join("latest.md"), report::markdown(&report))?;
+    eprintln!(
+        "bench: done in {:.0} s; report in {}",
+        started.elapsed().as_secs_f64(),
+        out.join("latest.md").display()
+    );
+    Ok(())
+}
+
+fn step(what: &str) {
+    eprintln!("bench: {} {what}", chrono::Utc::now().format("%H:%M:%S"));
+}
+
+async fn run(args: &Args) -> anyhow::Result<Value> {
+    let size = TenantSize { vaults: args.vaults, items_per_vault: args.items };
+    let mut notes: Vec<String> = Vec::new();
+    let machine = report::machine_facts();
+
+    // Memory flatness: the same one-worker scan on a tenant half the size.
+    let half = if args.no_flatness {
+        None
+    } else {
+        let half = TenantSize { vaults: (args.vaults / 2).max(1), items_per_vault: args.items };
+        step(&format!("starting cloudsim with {} vaults (half tenant)", half.vaults));
+        let sim = Cloudsim::start(half)?;
+        step("scan: 1 worker, half tenant");
+        let run = scan::run(&sim, 1, 0, false).await?;
+        run.database.drop_now().await?;
+        infra::delete_redis_prefix(&run.queue_prefix).await?;
+        let mut figure = serde_json::to_value(&run.figure)?;
+        figure["label"] = json!("half tenant");
+        Some(figure)
+    };
+
+    step(&format!("starting cloudsim with {} vaults x {} items", size.vaults, size.items_per_vault));
+    let sim = Cloudsim::start(size)?;
+    notes.push(format!(
+        "cloudsim loaded the tenant in {:.1} s; latency is added by a cloudsim latency fault on \
+         every vault's data plane (tokens and Resource Manager are not delayed).",
+        sim.load_seconds
+    ));
+
+    let mut ceilings = Vec::new();
+    for latency in [0, args.latency_ms] {
+        step(&format!("ceiling at {latency} ms"));
+        ceilings.push(ceiling::run(&sim, latency).await?);
+    }
+
+    let python = if python::interpreter().is_some() {
+        step("python alternative");
+        match python::run(&sim, args.python_vaults).await {
+            Ok(p) => Some(p),
+            Err(e) => {
+                notes.push(format!("the Python alternative failed: {e:#}"));
+                None
+            }
+        }
+    } else {
+        notes.push("no Python venv (scripts/python-venv.sh): the alternative was not run".into());
+        None
+    };
+
+    let mut scans = Vec::new();
+    let mut kept = None;
+    let configs = [(1, 0), (2, 0), (1, args.latency_ms), (2, args.latency_ms)];
+    for (i, (workers, latency)) in configs.into_iter().enumerate() {
+        step(&format!("scan: {workers} worker process(es), {latency} ms"));
+        let profile = i == 0 && !args.no_profile;
+        let run = scan::run(&sim, workers, latency, profile).await?;
+        scans.push(run.figure.clone());
+        if i == 0 {
+            kept = Some(run);
+        } else {
+            run.database.drop_now().await?;
+            infra::delete_redis_prefix(&run.queue_prefix).await?;
+        }
+    }
+    let kept = kept.context("the first scan")?;
+
+    step("API under load");
+    let api = api_phase(&sim, &kept, args, &mut notes).await;
+    kept.database.drop_now().await?;
+    infra::delete_redis_prefix(&kept.queue_prefix).await?;
+    let api = api?;
+    sim.process.stop();
+
+    step("queue");
+    let (latency_jobs, throughput_jobs) = if args.smoke { (100, 500) } else { (500, 5000) };
+    let queue = queue::run(latency_jobs, throughput_jobs).await?;
+    if queue.redis_benchmark.is_none() {
+        notes.push("redis-benchmark is not installed: the queue ceiling was not measured".into());
+    }
+
+    let mut scan_values: Vec<Value> =
+        scans.iter().map(serde_json::to_value).collect::<Result<_, _>>()?;
+    let profile = scans.first().and_then(|s| s.profile.clone());
+    for s in &mut scan_values {
+        s.as_object_mut().map(|o| o.remove("profile"));
+    }
+    if profile.is_none() && !args.no_profile {
+        notes.push("perf is not usable here: no profile was taken".into());
+    }
+    let ratios = ratios(&scans, &ceilings, python.as_ref(), &api, &queue, half.as_ref());
+    let memory = memory(&scans, &api, half.as_ref(), size);
+    if let Some(h) = half {
+        scan_values.push(h);
+    }
+    notes.push(
+        "`GET /compliance/score` does not exist yet: the API load covers the filtered asset list \
+         and /health only."
+            .into(),
+    );
+    notes.push(
+        "Compliance and alert evaluation are not built yet: measure 5 is not run.".into(),
+    );
+    notes.push(format!(
+        "Python: `bench/python/list_tenant.py` (one thread, Microsoft's SDKs) listed {} of the \
+         tenant; the comparison is per asset.",
+        if args.python_vaults == 0 { "all vaults".to_owned() } else {
+            format!("the first {} vaults", args.python_vaults)
+        }
+    ));
+    notes.push(
+        "The scans run on fresh databases (inserts); the API load reads the inventory of the \
+         first one-worker scan."
+            .into(),
+    );
+
+    Ok(json!({
+        "mode": if args.smoke { "smoke" } else { "full" },
+        "tenant": {"vaults": size.vaults, "itemsPerVault": size.items_per_vault,
+                   "assets": size.assets(), "split": "60% secrets, 20% keys, 20% certificates"},
+        "latencyMs": args.latency_ms,
+        "machine": machine,
+        "ratios": ratios,
+        "scans": scan_values,
+        "ceiling": ceilings,
+        "python": python,
+        "api": api,
+        "queue": queue,
+        "memory": memory,
+        "profile": profile,
+        "notes": notes,
+    }))
+}
+
+async fn api_phase(
+    sim: &Cloudsim,
+    kept: &scan::ScanRun,
+    args: &Args,
+    notes: &mut Vec<String>,
+) -> anyhow::Result<Value> {
+    let vars = infra::product_env(sim, &kept.database.url, &kept.queue_prefix);
+    let api = api_load::start(&vars).await?;
+    let (filtered, total) = api.filtered_path().await?;
+    let mut loads = Vec::new();
+    let wrk = infra::on_path("wrk");
+    if !wrk {
+        notes.push("wrk is not installed: only the in-process load generator ran".into());
+    }
+    for (endpoint, path) in [("filtered", filtered.as_str()), ("health", "/health")] {
+        if wrk {
+            loads.push(api.wrk(endpoint, path, args.load_seconds)?);
+        }
+        let cap = if args.smoke { 3000 } else { 200_000 };
+        loads.push(api.in_process(endpoint, path, args.load_seconds, cap).await?);
+    }
+    let peak = infra::peak_rss_mib(api.process.pid());
+    api.process.stop();
+    Ok(json!({"load": loads, "peakRssMib": peak, "filteredTotal": total,
+              "filteredPath": filtered}))
+}
+
+fn ratios(
+    scans: &[scan::ScanFigure],
+    ceilings: &[ceiling::CeilingFigure],
+    python: Option<&python::PythonFigure>,
+    api: &Value,
+    queue: &queue::QueueFigure,
+    half: Option<&Value>,
+) -> Vec<Ratio> {
+    let rate = |w: usize, l: bool| {
+        scans
+            .iter()
+            .find(|s| s.workers == w && (s.latency_ms > 0) == l)
+            .map(|s| s.assets_per_second)
+            .unwrap_or(f64::NAN)
+    };
+    let mut out = Vec::new();
+    if let Some(p) = python {
+        out.push(Ratio::at_least(
+            "scan_one_worker_vs_python",
+            "one-worker scan rate / Python SDK script rate (0 ms)",
+            rate(1, false) / p.assets_per_second,
+            5.0,
+            "x",
+        ));
+    }
+    if let Some(c) = ceilings.first() {
+        out.push(Ratio::at_least(
+            "scan_one_worker_vs_ceiling",
+            "one-worker scan rate / raw listing ceiling (0 ms)",
+            rate(1, false) / c.assets_per_second,
+            0.5,
+            "x",
+        ));
+    }
+    out.push(Ratio::at_least(
+        "scan_two_workers_vs_one_latency",
+        "two-worker / one-worker scan rate at the added latency",
+        rate(2, true) / rate(1, true),
+        1.6,
+        "x",
+    ));
+    out.push(Ratio::at_least(
+        "scan_two_workers_vs_one_no_latency",
+        "two-worker / one-worker scan rate at 0 ms (no target; for reading)",
+        rate(2, false) / rate(1, false),
+        1.0,
+        "x",
+    ));
+    let filtered_p99 = api["load"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|l| l["endpoint"] == "filtered")
+        .find(|l| l["tool"].as_str().is_some_and(|t| t.starts_with("wrk")))
+        .or_else(|| {
+            api["load"].as_array().into_iter().flatten().find(|l| l["endpoint"] == "filtered")
+        })
+        .and_then(|l| l["p99Ms"].as_f64())
+        .unwrap_or(f64::NAN);
+    out.push(Ratio::below(
+        "api_filtered_p99_ms",
+        "p99 of the filtered, paged asset list at 64 connections",
+        filtered_p99,
+        25.0,
+        "ms",
+    ));
+    out.push(Ratio::below(
+        "queue_enqueue_to_start_p50_ms",
+        "enqueue-to-start p50 of a no-op job (idle worker)",
+        queue.enqueue_to_start_p50_ms,
+        10.0,
+        "ms",
+    ));
+    let peak = scans.first().and_then(|s| s.worker_peak_rss_mib.first().copied());
+    out.push(Ratio::below(
+        "worker_peak_rss_mib",
+        "worker peak RSS, one-worker scan of the whole tenant",
+        peak.unwrap_or(f64::NAN),
+        150.0,
+        "MiB",
+    ));
+    if let (Some(peak), Some(h)) = (peak, half) {
+        let half_peak = h["workerPeakRssMib"][0].as_f64().unwrap_or(f64::NAN);
+        out.push(Ratio::below(
+            "worker_peak_rss_growth_when_tenant_doubles",
+            "worker peak RSS (whole tenant) / (half tenant); flat means close to 1",
+            peak / half_peak,
+            1.2,
+            "x",
+        ));
+    }
+    out
+}
+
+fn memory(scans: &[scan::ScanFigure], api: &Value, half: Option<&Value>, size: TenantSize) -> Value {
+    let peak = scans.first().and_then(|s| s.worker_peak_rss_mib.first().copied());
+    json!({
+        "workerPeakRssMibWholeTenant": peak,
+        "wholeTenantAssets": size.assets(),
+        "workerPeakRssMibHalfTenant": half.map(|h| h["workerPeakRssMib"][0].clone()),
+        "halfTenantAssets": half.map(|h| h["expectedAssets"].clone()),
+        "apiPeakRssMibUnderLoad": api["peakRssMib"],
+    })
+}
