@@ -118,3 +118,33 @@ pub async fn serve(
     let service = app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, service).with_graceful_shutdown(shutdown).await.context("serving")
 }
+
+/// Applies the `logging.logLevel` setting to this API process while it runs.
+pub fn spawn_settings_watcher(state: &AppState, hook: shared::logging::LevelHook) {
+    let pool = state.pool.clone();
+    let config = state.config.clone();
+    tokio::spawn(async move {
+        let mut applied: Option<String> = None;
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(2));
+        loop {
+            tick.tick().await;
+            let Some(def) = shared::settings::find("logging", "logLevel") else { return };
+            let stored = match shared::settings::stored(&pool).await {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(error = %e, "settings could not be read");
+                    continue;
+                }
+            };
+            let env = |k: &str| config.setting_env(k);
+            let effective = shared::settings::resolve(def, &stored, &env);
+            let wanted = effective.value.as_str().map(str::to_owned);
+            if effective.source != "default" && wanted != applied {
+                if let Some(level) = &wanted {
+                    hook(level);
+                }
+                applied = wanted;
+            }
+        }
+    });
+}

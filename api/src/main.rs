@@ -6,13 +6,7 @@ use shared::config::Config;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,sqlx=warn,azure_core=warn".into()),
-        )
-        .init();
+    let log_level = shared::logging::init();
 
     let config = match Config::from_env() {
         Ok(c) => c,
@@ -28,6 +22,7 @@ async fn main() -> ExitCode {
             .await
             .map_err(|e| anyhow::anyhow!("binding LISTEN_ADDR {addr}: {e}"))?;
         tracing::info!(listen.addr = %addr, "API listening");
+        api::spawn_settings_watcher(&state, log_level);
         api::serve(listener, state, shutdown_signal()).await
     }
     .await;

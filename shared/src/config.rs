@@ -33,6 +33,8 @@ pub struct Config {
     pub worker_metrics_addr: Option<SocketAddr>,
     /// A bearer token a Prometheus scraper may use for the API's `/metrics`.
     pub metrics_token: Option<Secret>,
+    /// The environment values the settings fall back to (see `settings::DEFINITIONS`).
+    pub settings_env: std::collections::BTreeMap<String, String>,
     /// Cron schedules of unattended scans (six fields, with seconds, UTC).
     pub scan_schedules: Vec<ScanSchedule>,
     pub azure: AzureConfig,
@@ -147,9 +149,21 @@ impl Config {
                 ),
             },
             metrics_token: get("METRICS_TOKEN").map(Secret::new),
+            settings_env: crate::settings::DEFINITIONS
+                .iter()
+                .filter_map(|d| d.env)
+                .filter_map(|name| get(name).map(|v| (name.to_owned(), v)))
+                .collect(),
             scan_schedules: scan_schedules(&get)?,
             azure: AzureConfig::from_lookup(&get)?,
         })
+    }
+}
+
+impl Config {
+    /// Looks up the environment value a setting falls back to.
+    pub fn setting_env(&self, name: &str) -> Option<String> {
+        self.settings_env.get(name).cloned()
     }
 }
 

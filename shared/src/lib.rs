@@ -8,6 +8,8 @@ pub mod db;
 pub mod domain;
 pub mod error;
 pub mod jobs;
+pub mod logging;
 pub mod metrics;
 pub mod scans;
 pub mod secret;
+pub mod settings;

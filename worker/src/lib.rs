@@ -5,6 +5,7 @@
 //! supervisor restarts it.
 
 pub mod jobs;
+pub mod live;
 pub mod metrics_server;
 pub mod schedules;
 pub mod sweeper;
@@ -29,12 +30,12 @@ pub struct WorkerState {
     pub queues: Queues,
     /// The process's unique name, recorded on the jobs it runs.
     pub name: Arc<str>,
-    /// Upper bound on one vault scan (`discoveryScanTimeout`).
-    pub vault_timeout: Duration,
+    /// Settings applied while running: vault timeout and concurrency.
+    pub live: Arc<live::Live>,
+    /// The most vault jobs apalis hands this process at once; the live limit stays below it.
+    pub vault_ceiling: usize,
     /// The HMAC key of the audit chain.
     pub audit_key: Arc<Vec<u8>>,
-    /// Vault jobs this process runs at once (`discoveryMaxWorkers`, else `WORKER_CONCURRENCY`).
-    pub vault_concurrency: usize,
 }
 
 /// How long a shutdown waits for in-flight jobs before giving up on them.
@@ -67,8 +68,8 @@ pub async fn prepare(config: &Config) -> anyhow::Result<WorkerState> {
         azure: Arc::new(azure),
         queues,
         name: unique_name().into(),
-        vault_timeout: Duration::from_secs(limits.scan_timeout_seconds),
-        vault_concurrency: limits.max_workers,
+        live: Arc::new(live::Live::new(limits.scan_timeout_seconds, limits.max_workers)),
+        vault_ceiling: (limits.max_workers * 2).max(4),
         audit_key: Arc::new(shared::audit::key_from(config.secret_key.expose())),
     })
 }
@@ -78,9 +79,10 @@ pub async fn prepare(config: &Config) -> anyhow::Result<WorkerState> {
 pub async fn run(
     state: WorkerState,
     config: &Config,
+    log_level: Option<live::LogLevelHook>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
-    let concurrency = state.vault_concurrency;
+    let concurrency = state.vault_ceiling;
     let metrics = match config.worker_metrics_addr {
         Some(addr) => {
             let listener = tokio::net::TcpListener::bind(addr)
@@ -90,7 +92,17 @@ pub async fn run(
         }
         None => None,
     };
-    let mut scheduler = schedules::start(&state, &config.scan_schedules).await?;
+    let stored = shared::settings::stored(&state.pool).await?;
+    let active = live::schedules(&stored, &config.scan_schedules);
+    let scheduler = schedules::start(&state, &active).await?;
+    let watcher = tokio::spawn(live::watch(
+        state.clone(),
+        Arc::new(config.clone()),
+        config.scan_schedules.clone(),
+        scheduler.clone(),
+        active,
+        log_level,
+    ));
     let heartbeat = tokio::spawn(beat(state.pool.clone(), state.name.clone()));
     let sweeper = tokio::spawn(sweeper::run(state.clone()));
     tracing::info!(worker.name = %state.name, concurrency, "worker started");
@@ -139,6 +151,8 @@ pub async fn run(
     if let Some(server) = metrics {
         server.abort();
     }
+    watcher.abort();
+    let mut scheduler = scheduler;
     if let Err(e) = scheduler.shutdown().await {
         tracing::warn!(error = %e, "cron scheduler did not stop cleanly");
     }

@@ -6,13 +6,7 @@ use shared::config::Config;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,sqlx=warn,azure_core=warn".into()),
-        )
-        .init();
+    let log_level = shared::logging::init();
 
     let config = match Config::from_env() {
         Ok(c) => c,
@@ -23,7 +17,7 @@ async fn main() -> ExitCode {
     };
     let result = async {
         let state = worker::prepare(&config).await?;
-        worker::run(state, &config, shutdown_signal()).await
+        worker::run(state, &config, Some(log_level), shutdown_signal()).await
     }
     .await;
     match result {

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod auth;
 pub mod discovery;
 pub mod metrics;
+pub mod settings;
 pub mod subscriptions;
 pub mod system;
 
@@ -44,6 +45,11 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/audit/entries", Access::User),
     ("GET", "/audit/export", Access::User),
     ("GET", "/audit/verify", Access::User),
+    ("GET", "/api/settings/all", Access::User),
+    ("DELETE", "/api/settings/all", Access::Admin),
+    ("GET", "/api/settings/{category}", Access::User),
+    ("PUT", "/api/settings/{category}", Access::Admin),
+    ("DELETE", "/api/settings/{category}/{key}", Access::Admin),
     ("GET", "/subscriptions", Access::User),
     ("POST", "/subscriptions", Access::User),
     ("DELETE", "/subscriptions/{subscription_id}", Access::User),
@@ -70,6 +76,9 @@ pub fn router() -> Router<AppState> {
         .route("/audit/entries", get(audit::entries))
         .route("/audit/export", get(audit::export))
         .route("/audit/verify", get(audit::verify))
+        .route("/api/settings/all", get(settings::all).delete(settings::reset_all))
+        .route("/api/settings/{category}", get(settings::get_category).put(settings::put_category))
+        .route("/api/settings/{category}/{key}", delete(settings::reset_key))
         .route("/subscriptions", get(subscriptions::list).post(subscriptions::add))
         .route("/subscriptions/{subscription_id}", delete(subscriptions::remove))
         .route("/subscriptions/{subscription_id}/test", post(subscriptions::test))

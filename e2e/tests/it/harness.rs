@@ -128,6 +128,8 @@ pub struct TestApp {
     pub database: String,
     pub pool: sqlx::PgPool,
     workers: Vec<(tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<anyhow::Result<()>>)>,
+    /// The state of each in-process worker, so tests can watch live settings arrive.
+    pub worker_states: Vec<worker::WorkerState>,
 }
 
 /// How a test wants its app.
@@ -190,6 +192,7 @@ impl TestApp {
             database,
             pool,
             workers: Vec::new(),
+            worker_states: Vec::new(),
         };
         if !options.without_worker {
             app.start_worker().await?;
@@ -200,13 +203,14 @@ impl TestApp {
     /// Starts one more in-process worker (a replica with its own name and scheduler).
     pub async fn start_worker(&mut self) -> anyhow::Result<()> {
         let state = worker::prepare(&self.config).await?;
+        self.worker_states.push(state.clone());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let config = self.config.clone();
         let task = tokio::spawn(async move {
             let stop = async move {
                 let _signal = stopped.await;
             };
-            worker::run(state, &config, stop).await
+            worker::run(state, &config, None, stop).await
         });
         self.workers.push((stop, task));
         Ok(())

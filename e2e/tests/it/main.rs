@@ -9,5 +9,6 @@ mod cron;
 mod harness;
 mod metrics;
 mod scan;
+mod settings;
 mod subscriptions;
 mod workers;

@@ -46,6 +46,8 @@ async fn run(task: &ScanVault, state: &WorkerState) -> anyhow::Result<Outcome> {
         tracing::debug!("job already finished or cancelled; delivery ignored");
         return Ok(Outcome::Skipped);
     };
+    // The live `discoveryMaxWorkers` limit, below the apalis ceiling.
+    let _permit = state.live.limiter.acquire().await;
     let Some(scan) = db::scans::get(&state.pool, task.scan_id).await? else {
         anyhow::bail!("scan row is missing");
     };
@@ -53,13 +55,15 @@ async fn run(task: &ScanVault, state: &WorkerState) -> anyhow::Result<Outcome> {
     db::scans::start_vault(&state.pool, task.scan_id, task.vault_id).await?;
 
     let started = std::time::Instant::now();
-    let outcome =
-        match tokio::time::timeout(state.vault_timeout, scan_vault(task.vault_id, state, mode))
-            .await
-        {
-            Ok(result) => result,
-            Err(_) => Err(AzureError::Timeout { seconds: state.vault_timeout.as_secs() }),
-        };
+    let outcome = match tokio::time::timeout(
+        state.live.vault_timeout(),
+        scan_vault(task.vault_id, state, mode),
+    )
+    .await
+    {
+        Ok(result) => result,
+        Err(_) => Err(AzureError::Timeout { seconds: state.live.vault_timeout().as_secs() }),
+    };
 
     let mut tx = state.pool.begin().await?;
     let mut scan_status = None;

@@ -1,0 +1,192 @@
+//! `/api/settings/*`: read every setting with its value in force and where it comes from;
+//! admins change and reset them. Every change is audited with the old and new value.
+
+use std::collections::BTreeMap;
+
+use axum::extract::State;
+use serde_json::{Map, Value, json};
+use shared::audit;
+use shared::settings::{self, CATEGORIES, Effective};
+
+use crate::auth::AuthUser;
+use crate::error::ApiError;
+use crate::extract::{Json, Path};
+use crate::origin::Origin;
+use crate::state::AppState;
+
+fn known_category(category: &str) -> Result<(), ApiError> {
+    if CATEGORIES.contains(&category) {
+        Ok(())
+    } else {
+        Err(ApiError::invalid("category", format!("expected one of: {}", CATEGORIES.join(", "))))
+    }
+}
+
+async fn category_view(state: &AppState, category: &str) -> Result<Vec<Effective>, ApiError> {
+    let stored = settings::stored(&state.pool).await?;
+    let env = |k: &str| state.config.setting_env(k);
+    Ok(settings::of(category).map(|d| settings::resolve(d, &stored, &env)).collect())
+}
+
+/// `GET /api/settings/all`.
+pub async fn all(
+    State(state): State<AppState>,
+    _user: AuthUser,
+) -> Result<Json<BTreeMap<String, Value>>, ApiError> {
+    let stored = settings::stored(&state.pool).await?;
+    let env = |k: &str| state.config.setting_env(k);
+    let mut body = BTreeMap::new();
+    // No licence verification exists yet, so every installation is on the free tier.
+    body.insert("licenseTier".to_owned(), json!("STARTER"));
+    for category in CATEGORIES {
+        let entries: Vec<Effective> =
+            settings::of(category).map(|d| settings::resolve(d, &stored, &env)).collect();
+        body.insert(camel(category), serde_json::to_value(entries).map_err(ApiError::internal)?);
+    }
+    Ok(Json(body))
+}
+
+/// `alert-defaults` → `alertDefaults`, as the reference names the groups of `/all`.
+fn camel(category: &str) -> String {
+    let mut out = String::new();
+    let mut upper = false;
+    for c in category.chars() {
+        if c == '-' {
+            upper = true;
+        } else if upper {
+            out.extend(c.to_uppercase());
+            upper = false;
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// `GET /api/settings/{category}`.
+pub async fn get_category(
+    State(state): State<AppState>,
+    _user: AuthUser,
+    Path(category): Path<String>,
+) -> Result<Json<Vec<Effective>>, ApiError> {
+    known_category(&category)?;
+    Ok(Json(category_view(&state, &category).await?))
+}
+
+/// `PUT /api/settings/{category}`: an object of key → value; all or nothing.
+pub async fn put_category(
+    State(state): State<AppState>,
+    origin: Origin,
+    user: AuthUser,
+    Path(category): Path<String>,
+    Json(body): Json<Map<String, Value>>,
+) -> Result<Json<Vec<Effective>>, ApiError> {
+    user.require_admin()?;
+    known_category(&category)?;
+    if body.is_empty() {
+        return Err(ApiError::invalid("body", "name at least one setting to change"));
+    }
+    let mut changes = Vec::new();
+    for (key, value) in &body {
+        let def = settings::find(&category, key).ok_or_else(|| {
+            let keys: Vec<&str> = settings::of(&category).map(|d| d.key).collect();
+            ApiError::invalid(
+                key,
+                format!("is not a {category} setting; expected one of: {}", keys.join(", ")),
+            )
+        })?;
+        let value = def.validate(value).map_err(|why| ApiError::invalid(key, why))?;
+        changes.push((def, value));
+    }
+
+    let before = category_view(&state, &category).await?;
+    let old = |key: &str| before.iter().find(|e| e.key == key).map(|e| e.value.clone());
+    if category == "compliance-policy" {
+        let pick = |key: &str| {
+            changes.iter().find(|(d, _)| d.key == key).map(|(_, v)| v.clone()).or_else(|| old(key))
+        };
+        let critical = pick("criticalExpiryDays").and_then(|v| v.as_i64()).unwrap_or(7);
+        let warning = pick("warningExpiryDays").and_then(|v| v.as_i64()).unwrap_or(30);
+        if critical >= warning {
+            return Err(ApiError::invalid(
+                "criticalExpiryDays",
+                format!("must be less than warningExpiryDays ({critical} >= {warning})"),
+            ));
+        }
+    }
+
+    let mut tx = state.pool.begin().await?;
+    let actor = origin.of(&user);
+    for (def, value) in &changes {
+        settings::put(&mut tx, &category, def.key, value, user.name()).await?;
+        let target = format!("{category}.{}", def.key);
+        let details =
+            json!({"category": category, "key": def.key, "old": old(def.key), "new": value});
+        audit::record(
+            &mut tx,
+            &state.audit_key,
+            &actor,
+            "settings.updated",
+            Some(&target),
+            details,
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(Json(category_view(&state, &category).await?))
+}
+
+/// `DELETE /api/settings/{category}/{key}`: back to the environment or the default.
+pub async fn reset_key(
+    State(state): State<AppState>,
+    origin: Origin,
+    user: AuthUser,
+    Path((category, key)): Path<(String, String)>,
+) -> Result<Json<Effective>, ApiError> {
+    user.require_admin()?;
+    known_category(&category)?;
+    let def = settings::find(&category, &key)
+        .ok_or_else(|| ApiError::not_found(format!("setting {category}.{key}")))?;
+    let before = category_view(&state, &category).await?;
+    let old = before.iter().find(|e| e.key == key).map(|e| e.value.clone());
+
+    let mut tx = state.pool.begin().await?;
+    settings::reset(&mut tx, Some(&category), Some(&key)).await?;
+    let target = format!("{category}.{key}");
+    audit::record(
+        &mut tx,
+        &state.audit_key,
+        &origin.of(&user),
+        "settings.reset",
+        Some(&target),
+        json!({"category": category, "key": key, "old": old}),
+    )
+    .await?;
+    tx.commit().await?;
+
+    let stored = settings::stored(&state.pool).await?;
+    let env = |k: &str| state.config.setting_env(k);
+    Ok(Json(settings::resolve(def, &stored, &env)))
+}
+
+/// `DELETE /api/settings/all`: removes every stored override.
+pub async fn reset_all(
+    State(state): State<AppState>,
+    origin: Origin,
+    user: AuthUser,
+) -> Result<Json<Value>, ApiError> {
+    user.require_admin()?;
+    let mut tx = state.pool.begin().await?;
+    let removed = settings::reset(&mut tx, None, None).await?;
+    audit::record(
+        &mut tx,
+        &state.audit_key,
+        &origin.of(&user),
+        "settings.reset",
+        Some("all"),
+        json!({"removed": removed}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Json(json!({"removed": removed})))
+}
