@@ -37,6 +37,8 @@ pub struct Config {
     pub settings_env: std::collections::BTreeMap<String, String>,
     /// Cron schedules of unattended scans (six fields, with seconds, UTC).
     pub scan_schedules: Vec<ScanSchedule>,
+    /// Cron schedule of the nightly retention purge; `None` when turned off.
+    pub retention_schedule: Option<String>,
     pub azure: AzureConfig,
 }
 
@@ -155,6 +157,14 @@ impl Config {
                 .filter_map(|name| get(name).map(|v| (name.to_owned(), v)))
                 .collect(),
             scan_schedules: scan_schedules(&get)?,
+            retention_schedule: match get("RETENTION_SCHEDULE") {
+                Some(v) if v.trim().eq_ignore_ascii_case("off") => None,
+                other => {
+                    let cron = other.unwrap_or_else(|| "0 15 3 * * *".to_owned());
+                    parse_cron(&cron).map_err(|e| ConfigError::invalid("RETENTION_SCHEDULE", e))?;
+                    Some(cron)
+                }
+            },
             azure: AzureConfig::from_lookup(&get)?,
         })
     }

@@ -10,6 +10,7 @@ pub mod error;
 pub mod jobs;
 pub mod logging;
 pub mod metrics;
+pub mod retention;
 pub mod scans;
 pub mod secret;
 pub mod settings;

@@ -36,6 +36,10 @@ pub struct WorkerState {
     pub vault_ceiling: usize,
     /// The HMAC key of the audit chain.
     pub audit_key: Arc<Vec<u8>>,
+    /// Cron of the nightly retention purge.
+    pub retention_schedule: Option<String>,
+    /// The environment values settings fall back to.
+    pub config: Arc<Config>,
 }
 
 /// How long a shutdown waits for in-flight jobs before giving up on them.
@@ -71,6 +75,8 @@ pub async fn prepare(config: &Config) -> anyhow::Result<WorkerState> {
         live: Arc::new(live::Live::new(limits.scan_timeout_seconds, limits.max_workers)),
         vault_ceiling: (limits.max_workers * 2).max(4),
         audit_key: Arc::new(shared::audit::key_from(config.secret_key.expose())),
+        retention_schedule: config.retention_schedule.clone(),
+        config: Arc::new(config.clone()),
     })
 }
 

@@ -8,7 +8,10 @@
 //! | `delta` | `0 0 */6 * * *` (every 6 hours) | `SCAN_SCHEDULE_DELTA` | a `delta` scan ([`crate::jobs::discover_vaults`]) |
 //! | `full` | `0 30 2 * * *` (02:30 daily) | `SCAN_SCHEDULE_FULL` | a `full` scan |
 //!
-//! A tick missed while no worker ran is caught up once at start-up (not once per missed tick).
+//! | `retention` | `0 15 3 * * *` (03:15 daily) | `RETENTION_SCHEDULE` | the retention purge, run in the claiming transaction |
+//!
+//! A scan tick missed while no worker ran is caught up once at start-up (not once per missed
+//! tick).
 
 use anyhow::Context;
 use chrono::{DateTime, SubsecRound, Utc};
@@ -45,8 +48,48 @@ pub async fn start(
         .with_context(|| format!("schedule {}", schedule.name))?;
         scheduler.add(job).await.context("adding a schedule")?;
     }
+    if let Some(cron) = state.retention_schedule.clone() {
+        let state = state.clone();
+        let expression = cron.clone();
+        let job = Job::new_async(expression.as_str(), move |_id, _lock| {
+            let state = state.clone();
+            let cron = cron.clone();
+            Box::pin(async move {
+                if let Err(e) = purge(&state, &cron, Utc::now()).await {
+                    tracing::warn!(error = format!("{e:#}"), "retention purge failed");
+                }
+            })
+        })
+        .context("the retention schedule")?;
+        scheduler.add(job).await.context("adding the retention schedule")?;
+    }
     scheduler.start().await.context("starting the cron scheduler")?;
     Ok(scheduler)
+}
+
+/// Claims a retention tick and, if this replica won it, purges every history type as the
+/// retention settings say, in the same transaction. Returns whether this replica ran it.
+pub async fn purge(state: &WorkerState, cron: &str, now: DateTime<Utc>) -> anyhow::Result<bool> {
+    let cron_parsed = parse_cron(cron).map_err(anyhow::Error::msg)?;
+    let fire_at = cron_parsed
+        .find_previous_occurrence(&now.trunc_subsecs(0), true)
+        .map_err(|e| anyhow::anyhow!("retention schedule: {e}"))?;
+    let stored = shared::settings::stored(&state.pool).await?;
+    let env = |k: &str| state.config.setting_env(k);
+
+    let mut tx = state.pool.begin().await?;
+    if !db::scans::claim_tick(&mut tx, "retention", fire_at, &state.name, "purged").await? {
+        return Ok(false);
+    }
+    let actor = shared::audit::Actor::system("schedule:retention");
+    for history_type in shared::retention::HISTORY_TYPES {
+        let key = shared::retention::setting_key(history_type).unwrap_or_default();
+        let Some(def) = shared::settings::find("retention", key) else { continue };
+        let days = shared::settings::resolve(def, &stored, &env).value.as_i64().unwrap_or(365);
+        shared::retention::purge(&mut tx, &state.audit_key, &actor, history_type, days).await?;
+    }
+    tx.commit().await?;
+    Ok(true)
 }
 
 /// The occurrence a tick firing at `now` belongs to (the scheduler may fire a little late).

@@ -47,6 +47,9 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/audit/verify", Access::User),
     ("GET", "/api/settings/all", Access::User),
     ("DELETE", "/api/settings/all", Access::Admin),
+    ("POST", "/api/settings/retention/purge", Access::Admin),
+    ("POST", "/api/settings/retention/purge/{history_type}", Access::Admin),
+    ("GET", "/api/settings/retention/stats", Access::User),
     ("GET", "/api/settings/{category}", Access::User),
     ("PUT", "/api/settings/{category}", Access::Admin),
     ("DELETE", "/api/settings/{category}/{key}", Access::Admin),
@@ -79,6 +82,9 @@ pub fn router() -> Router<AppState> {
         .route("/api/settings/all", get(settings::all).delete(settings::reset_all))
         .route("/api/settings/{category}", get(settings::get_category).put(settings::put_category))
         .route("/api/settings/{category}/{key}", delete(settings::reset_key))
+        .route("/api/settings/retention/purge", post(settings::purge_all))
+        .route("/api/settings/retention/purge/{history_type}", post(settings::purge_one))
+        .route("/api/settings/retention/stats", get(settings::retention_stats))
         .route("/subscriptions", get(subscriptions::list).post(subscriptions::add))
         .route("/subscriptions/{subscription_id}", delete(subscriptions::remove))
         .route("/subscriptions/{subscription_id}/test", post(subscriptions::test))

@@ -190,3 +190,97 @@ pub async fn reset_all(
     tx.commit().await?;
     Ok(Json(json!({"removed": removed})))
 }
+
+/// The body of a purge: `retentionDays` overrides the retention settings for this purge.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PurgeRequest {
+    pub retention_days: Option<i64>,
+}
+
+async fn purge_types(
+    state: &AppState,
+    origin: &Origin,
+    user: &AuthUser,
+    types: &[&str],
+    days: Option<i64>,
+) -> Result<Value, ApiError> {
+    if let Some(d) = days
+        && !(0..=3650).contains(&d)
+    {
+        return Err(ApiError::invalid("retentionDays", "must be a whole number from 0 to 3650"));
+    }
+    let stored = settings::stored(&state.pool).await?;
+    let env = |k: &str| state.config.setting_env(k);
+    let mut tx = state.pool.begin().await?;
+    let mut purged = Map::new();
+    let mut used = Map::new();
+    for history_type in types {
+        let days = match days {
+            Some(d) => d,
+            None => {
+                let key = shared::retention::setting_key(history_type).unwrap_or_default();
+                let def = settings::find("retention", key)
+                    .ok_or_else(|| ApiError::internal(format!("no setting for {history_type}")))?;
+                settings::resolve(def, &stored, &env).value.as_i64().unwrap_or(365)
+            }
+        };
+        let n = shared::retention::purge(
+            &mut tx,
+            &state.audit_key,
+            &origin.of(user),
+            history_type,
+            days,
+        )
+        .await?;
+        purged.insert((*history_type).to_owned(), json!(n));
+        used.insert((*history_type).to_owned(), json!(days));
+    }
+    tx.commit().await?;
+    Ok(json!({"purged": purged, "retentionDays": used}))
+}
+
+/// `POST /api/settings/retention/purge`: every history type.
+pub async fn purge_all(
+    State(state): State<AppState>,
+    origin: Origin,
+    user: AuthUser,
+    crate::extract::OptionalJson(body): crate::extract::OptionalJson<PurgeRequest>,
+) -> Result<Json<Value>, ApiError> {
+    user.require_admin()?;
+    let days = body.unwrap_or_default().retention_days;
+    let types = shared::retention::HISTORY_TYPES;
+    Ok(Json(purge_types(&state, &origin, &user, types, days).await?))
+}
+
+/// `POST /api/settings/retention/purge/{history_type}`.
+pub async fn purge_one(
+    State(state): State<AppState>,
+    origin: Origin,
+    user: AuthUser,
+    Path(history_type): Path<String>,
+    crate::extract::OptionalJson(body): crate::extract::OptionalJson<PurgeRequest>,
+) -> Result<Json<Value>, ApiError> {
+    user.require_admin()?;
+    let known = shared::retention::HISTORY_TYPES;
+    let Some(t) = known.iter().find(|t| **t == history_type) else {
+        return Err(ApiError::invalid(
+            "history_type",
+            format!("expected one of: {}", known.join(", ")),
+        ));
+    };
+    let days = body.unwrap_or_default().retention_days;
+    Ok(Json(purge_types(&state, &origin, &user, &[t], days).await?))
+}
+
+/// `GET /api/settings/retention/stats`: rows and oldest entry per history table.
+pub async fn retention_stats(
+    State(state): State<AppState>,
+    _user: AuthUser,
+) -> Result<Json<Value>, ApiError> {
+    let mut body = Map::new();
+    for (name, stats) in shared::retention::stats(&state.pool).await? {
+        body.insert(name.to_owned(), serde_json::to_value(stats).map_err(ApiError::internal)?);
+    }
+    Ok(Json(Value::Object(body)))
+}

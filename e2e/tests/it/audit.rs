@@ -220,3 +220,67 @@ async fn exports_carry_every_matching_entry_and_the_chain_head() -> anyhow::Resu
     std::fs::remove_dir_all(&dir)?;
     app.finish().await
 }
+
+#[tokio::test]
+async fn a_retention_purge_keeps_the_remaining_chain_verifiable() -> anyhow::Result<()> {
+    let mut app =
+        TestApp::spawn_with(Options { without_worker: true, ..Default::default() }).await?;
+    let token = app.login().await?;
+    for i in 0..3 {
+        let sub = json!({"subscriptionId": format!("0f0f0f0f-1111-4222-8333-44444444444{i}")});
+        app.post(&token, "/subscriptions", &sub).await?;
+    }
+    let (_, before) = app.get(&token, "/api/settings/retention/stats").await?;
+    let rows = before["audit"]["rows"].as_i64().context("rows")?;
+    assert!(rows >= 4, "{before}");
+    assert_eq!(before["rotation"]["recorded"], false, "no rotation history exists yet");
+
+    let (status, body) =
+        app.post(&token, "/api/settings/retention/purge/bogus", &json!({})).await?;
+    assert_eq!(status, 400, "{body}");
+    let (status, purged) = app
+        .post(&token, "/api/settings/retention/purge/audit", &json!({"retentionDays": 0}))
+        .await?;
+    assert_eq!(status, 200, "{purged}");
+    assert_eq!(purged["purged"]["audit"].as_i64(), Some(rows), "{purged}");
+
+    let (_, after) = app.get(&token, "/api/settings/retention/stats").await?;
+    assert_eq!(after["audit"]["rows"], 1, "only the purge's own entry remains: {after}");
+    let (_, verdict) = app.get(&token, "/audit/verify").await?;
+    assert_eq!(verdict["valid"], true, "{verdict}");
+    app.login().await?;
+    let (_, verdict) = app.get(&token, "/audit/verify").await?;
+    assert_eq!((verdict["valid"].clone(), verdict["checked"].clone()), (json!(true), json!(2)));
+
+    // The nightly purge: two replicas fire the same tick, one runs it, and it keeps what the
+    // retention settings (365 days) still cover.
+    app.start_worker().await?;
+    app.start_worker().await?;
+    let now = chrono::Utc::now();
+    let ran: Vec<bool> = purge_from_both_replicas(&app, now).await?;
+    assert_eq!(ran.iter().filter(|r| **r).count(), 1, "{ran:?}");
+    let (_, last) = app.get(&token, "/audit/entries?event_type=retention.purged&limit=500").await?;
+    let nightly: Vec<&Value> = last["items"]
+        .as_array()
+        .context("items")?
+        .iter()
+        .filter(|e| e["actor"] == "schedule:retention")
+        .collect();
+    assert_eq!(nightly.len(), 4, "one purge entry per history type: {last}");
+    assert!(nightly.iter().all(|e| e["details"]["purged"] == 0), "nothing is a year old");
+    let (_, verdict) = app.get(&token, "/audit/verify").await?;
+    assert_eq!(verdict["valid"], true, "{verdict}");
+    app.finish().await
+}
+
+async fn purge_from_both_replicas(
+    app: &TestApp,
+    now: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<Vec<bool>> {
+    let cron = "0 15 3 * * *";
+    let (a, b) = tokio::join!(
+        worker::schedules::purge(&app.worker_states[0], cron, now),
+        worker::schedules::purge(&app.worker_states[1], cron, now),
+    );
+    Ok(vec![a?, b?])
+}

@@ -10,6 +10,9 @@ fn concrete(path: &str) -> String {
     path.replace("{scan_id}", "6f1c0f8e-0000-4000-8000-000000000001")
         .replace("{asset_id}", "6f1c0f8e-0000-4000-8000-000000000002")
         .replace("{subscription_id}", "6f1c0f8e-0000-4000-8000-000000000003")
+        .replace("{category}", "performance")
+        .replace("{key}", "discoveryMaxWorkers")
+        .replace("{history_type}", "audit")
 }
 
 #[tokio::test]

@@ -170,6 +170,7 @@ impl TestApp {
         vars.insert("SCAN_SCHEDULE_DELTA".into(), "off".into());
         vars.insert("SCAN_SCHEDULE_FULL".into(), "off".into());
         vars.insert("WORKER_METRICS_ADDR".into(), "off".into());
+        vars.insert("RETENTION_SCHEDULE".into(), "off".into());
         vars.insert("METRICS_TOKEN".into(), "scraper-token-for-tests".into());
         for (k, v) in options.extra_env {
             vars.insert(k.to_owned(), v);

@@ -20,6 +20,21 @@ fn generated_tenant() -> String {
     .to_string()
 }
 
+/// Waits until `n` worker processes beat their heartbeat (they are consuming from Redis).
+async fn wait_for_workers(app: &TestApp, n: i64) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let alive: i64 = sqlx::query_scalar("SELECT count(*) FROM worker_heartbeats")
+            .fetch_one(&app.pool)
+            .await?;
+        if alive >= n {
+            return Ok(());
+        }
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "only {alive} workers started");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 async fn items_in(app: &TestApp, token: &str) -> anyhow::Result<i64> {
     let (_, page) = app.get(token, "/api/assets/discovery/assets?limit=1").await?;
     page["total"].as_i64().context("total")
@@ -44,6 +59,7 @@ async fn two_worker_processes_share_one_scan_and_run_each_vault_job_once() -> an
         app.spawn_worker_process(&[("WORKER_CONCURRENCY", "2")])?,
     ];
     let token = app.login().await?;
+    wait_for_workers(&app, 2).await?;
 
     let done = app.scan_to_end(&token, &json!({"mode": "full"})).await?;
     assert_eq!(done["status"], "completed", "{done}");
@@ -108,7 +124,8 @@ async fn a_worker_killed_mid_scan_is_replaced_and_no_vault_is_counted_twice() ->
     let rerun: i64 = sqlx::query_scalar("SELECT count(*) FROM jobs WHERE attempt > 1")
         .fetch_one(&app.pool)
         .await?;
-    assert!(rerun <= 2, "only the job in flight at the kill is run again ({rerun})");
+    // Only the jobs apalis had handed the killed worker run again: at most its ceiling of 4.
+    assert!((1..=4).contains(&rerun), "{rerun} jobs ran again");
 
     app.finish().await
 }
