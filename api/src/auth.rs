@@ -30,6 +30,9 @@ pub struct Claims {
     pub role: Role,
     pub jti: Uuid,
     pub iat: i64,
+    /// Issue time in milliseconds, compared with the user's `tokens_valid_after`.
+    #[serde(default)]
+    pub iat_ms: i64,
     pub exp: i64,
 }
 
@@ -40,14 +43,15 @@ pub fn issue(
     name: &str,
     role: Role,
 ) -> Result<(String, Claims), ApiError> {
-    let now = Utc::now().timestamp();
+    let now = Utc::now();
     let claims = Claims {
         sub: user_id,
         name: name.to_owned(),
         role,
         jti: Uuid::new_v4(),
-        iat: now,
-        exp: now + state.config.jwt_ttl.as_secs() as i64,
+        iat: now.timestamp(),
+        iat_ms: now.timestamp_millis(),
+        exp: now.timestamp() + state.config.jwt_ttl.as_secs() as i64,
     };
     let key = EncodingKey::from_secret(state.config.jwt_secret.expose().as_bytes())
         .map_err(|e| ApiError::internal(format!("signing key: {e}")))?;
@@ -163,9 +167,19 @@ impl FromRequestParts<AppState> for AuthUser {
                 return Err(ApiError::forbidden("the CSRF token is missing or wrong"));
             }
         }
-        if shared::db::tokens::is_revoked(&state.pool, claims.jti).await? {
+        let Some(check) =
+            shared::db::users::token_check(&state.pool, claims.sub, claims.jti).await?
+        else {
+            return Err(ApiError::unauthorized("the user no longer exists"));
+        };
+        let superseded =
+            check.tokens_valid_after.is_some_and(|after| claims.iat_ms < after.timestamp_millis());
+        if check.revoked || superseded {
             return Err(ApiError::unauthorized("the token was revoked; log in again"));
         }
+        // The role in force is the stored one: a demotion takes effect at once.
+        let mut claims = claims;
+        claims.role = check.role.parse().map_err(|e| ApiError::internal(format!("role: {e}")))?;
         Ok(Self { claims })
     }
 }
@@ -173,4 +187,19 @@ impl FromRequestParts<AppState> for AuthUser {
 /// The expiry of a token, for revocation.
 pub fn expires_at(claims: &Claims) -> DateTime<Utc> {
     DateTime::from_timestamp(claims.exp, 0).unwrap_or_else(Utc::now)
+}
+
+/// An authenticated admin: extracting it answers 403 for any other role, before the request
+/// body is even read.
+#[derive(Debug, Clone)]
+pub struct AdminUser(pub AuthUser);
+
+impl FromRequestParts<AppState> for AdminUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let user = AuthUser::from_request_parts(parts, state).await?;
+        user.require_admin()?;
+        Ok(Self(user))
+    }
 }

@@ -4,9 +4,12 @@
 pub mod auth;
 pub mod error;
 pub mod extract;
+pub mod licence;
 pub mod origin;
 pub mod pagination;
+pub mod password;
 pub mod pdf;
+pub mod rate_limit;
 pub mod request_id;
 pub mod routes;
 pub mod state;
@@ -63,7 +66,11 @@ async fn bootstrap_admin(state: &AppState) -> anyhow::Result<()> {
         return Ok(());
     }
     let (password, generated) = match &state.config.admin_password {
-        Some(p) => (p.expose().to_owned(), false),
+        Some(p) => {
+            password::check("ADMIN_PASSWORD", p.expose(), username)
+                .map_err(|e| anyhow::anyhow!("{}", e.detail))?;
+            (p.expose().to_owned(), false)
+        }
         None => {
             let bytes: [u8; 18] = rand::random();
             (bytes.iter().map(|b| format!("{b:02x}")).collect::<String>(), true)
@@ -99,6 +106,7 @@ pub fn app(state: AppState) -> Router {
                 "this endpoint does not accept that method",
             )
         })
+        .layer(axum::middleware::from_fn_with_state(state.clone(), rate_limit::layer))
         .with_state(state);
     for (name, value) in security_headers {
         router = router.layer(SetResponseHeaderLayer::if_not_present(

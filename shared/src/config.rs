@@ -33,6 +33,18 @@ pub struct Config {
     pub worker_metrics_addr: Option<SocketAddr>,
     /// A bearer token a Prometheus scraper may use for the API's `/metrics`.
     pub metrics_token: Option<Secret>,
+    /// Failed logins within `lockout_window_minutes` that lock an account.
+    pub lockout_threshold: i32,
+    pub lockout_window_minutes: i64,
+    pub lockout_duration_minutes: i64,
+    /// Requests per client address per minute and per hour; logins have their own tighter limit.
+    pub rate_limit_per_minute: u64,
+    pub rate_limit_per_hour: u64,
+    pub login_rate_limit_per_minute: u64,
+    /// The licence token (`CERTIFYCLOUDS_LICENSE_KEY`).
+    pub license_key: Option<Secret>,
+    /// The public keys licences are checked against.
+    pub license_public_keys: Vec<Vec<u8>>,
     /// The environment values the settings fall back to (see `settings::DEFINITIONS`).
     pub settings_env: std::collections::BTreeMap<String, String>,
     /// Cron schedules of unattended scans (six fields, with seconds, UTC).
@@ -151,6 +163,18 @@ impl Config {
                 ),
             },
             metrics_token: get("METRICS_TOKEN").map(Secret::new),
+            lockout_threshold: parse_u64(&get, "LOCKOUT_THRESHOLD", 5)?.clamp(1, 1000) as i32,
+            lockout_window_minutes: parse_u64(&get, "LOCKOUT_WINDOW_MINUTES", 15)? as i64,
+            lockout_duration_minutes: parse_u64(&get, "LOCKOUT_DURATION_MINUTES", 15)? as i64,
+            rate_limit_per_minute: parse_u64(&get, "RATE_LIMIT_PER_MINUTE", 60)?,
+            rate_limit_per_hour: parse_u64(&get, "RATE_LIMIT_PER_HOUR", 1000)?,
+            login_rate_limit_per_minute: parse_u64(&get, "LOGIN_RATE_LIMIT_PER_MINUTE", 10)?,
+            license_key: get("CERTIFYCLOUDS_LICENSE_KEY").map(Secret::new),
+            license_public_keys: crate::licence::accepted_keys(
+                flag(&get, "CERTIFYCLOUDS_LICENSE_TEST_KEY"),
+                flag(&get, "CERTIFYCLOUDS_ALLOW_TEST_LICENSE_KEY"),
+            )
+            .map_err(|e| ConfigError::invalid("CERTIFYCLOUDS_LICENSE_TEST_KEY", e))?,
             settings_env: crate::settings::DEFINITIONS
                 .iter()
                 .filter_map(|d| d.env)
@@ -171,6 +195,15 @@ impl Config {
 }
 
 impl Config {
+    /// The licence in force now.
+    pub fn licence(&self) -> crate::licence::Status {
+        crate::licence::status(
+            self.license_key.as_ref().map(Secret::expose),
+            &self.license_public_keys,
+            chrono::Utc::now(),
+        )
+    }
+
     /// Looks up the environment value a setting falls back to.
     pub fn setting_env(&self, name: &str) -> Option<String> {
         self.settings_env.get(name).cloned()
@@ -325,6 +358,10 @@ pub fn parse_cron(expression: &str) -> Result<croner::Cron, String> {
         .build()
         .parse(expression)
         .map_err(|e| format!("{expression:?} is not a six-field cron expression: {e}"))
+}
+
+fn flag(get: &impl Fn(&str) -> Option<String>, name: &str) -> bool {
+    get(name).is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "yes"))
 }
 
 fn parse_u64(

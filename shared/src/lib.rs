@@ -8,6 +8,7 @@ pub mod db;
 pub mod domain;
 pub mod error;
 pub mod jobs;
+pub mod licence;
 pub mod logging;
 pub mod metrics;
 pub mod retention;

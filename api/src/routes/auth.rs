@@ -56,11 +56,38 @@ pub async fn login(
         tx.commit().await?;
         return Err(rejected());
     };
-    if !auth::verify_password(body.password, user.password_hash.clone()).await? {
+    let password_ok = auth::verify_password(body.password, user.password_hash.clone()).await?;
+    let locked = user.locked_until.is_some_and(|until| until > chrono::Utc::now());
+    if locked || !password_ok {
+        // A locked account answers exactly like a wrong password: same words, same work.
         let mut tx = state.pool.begin().await?;
-        db::users::record_failed_login(&mut tx, user.id).await?;
-        let details = json!({"reason": "bad_password"});
-        audit::record(&mut tx, key, &actor, "auth.login.failed", Some(&username), details).await?;
+        let reason = if locked { "locked" } else { "bad_password" };
+        audit::record(
+            &mut tx,
+            key,
+            &actor,
+            "auth.login.failed",
+            Some(&username),
+            json!({"reason": reason}),
+        )
+        .await?;
+        if !locked {
+            let config = &state.config;
+            let now_locked = db::users::register_failure(
+                &mut tx,
+                user.id,
+                config.lockout_threshold,
+                config.lockout_window_minutes,
+                config.lockout_duration_minutes,
+            )
+            .await?;
+            if now_locked {
+                let details = json!({"minutes": config.lockout_duration_minutes,
+                    "threshold": config.lockout_threshold});
+                audit::record(&mut tx, key, &actor, "auth.lockout", Some(&username), details)
+                    .await?;
+            }
+        }
         tx.commit().await?;
         return Err(rejected());
     }

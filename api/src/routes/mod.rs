@@ -8,9 +8,10 @@ pub mod metrics;
 pub mod settings;
 pub mod subscriptions;
 pub mod system;
+pub mod users;
 
 use axum::Router;
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 
 use crate::state::AppState;
 
@@ -32,6 +33,12 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("POST", "/auth/logout", Access::User),
     ("GET", "/auth/me", Access::User),
     ("GET", "/health", Access::Public),
+    ("GET", "/system/license/status", Access::Public),
+    ("GET", "/auth/users", Access::Admin),
+    ("POST", "/auth/users", Access::Admin),
+    ("PUT", "/auth/users/{user_id}", Access::Admin),
+    ("DELETE", "/auth/users/{user_id}", Access::Admin),
+    ("POST", "/auth/users/{user_id}/unlock", Access::Admin),
     ("GET", "/identity", Access::User),
     ("GET", "/metrics", Access::User),
     ("POST", "/api/assets/discovery/scan", Access::User),
@@ -66,6 +73,10 @@ pub fn router() -> Router<AppState> {
         .route("/auth/logout", post(auth::logout))
         .route("/auth/me", get(auth::me))
         .route("/health", get(system::health))
+        .route("/system/license/status", get(system::license_status))
+        .route("/auth/users", get(users::list).post(users::create))
+        .route("/auth/users/{user_id}", put(users::update).delete(users::delete))
+        .route("/auth/users/{user_id}/unlock", post(users::unlock))
         .route("/identity", get(system::identity))
         .route("/metrics", get(metrics::metrics))
         .route("/api/assets/discovery/scan", post(discovery::start_scan))

@@ -8,7 +8,7 @@ use serde_json::{Map, Value, json};
 use shared::audit;
 use shared::settings::{self, CATEGORIES, Effective};
 
-use crate::auth::AuthUser;
+use crate::auth::{AdminUser, AuthUser};
 use crate::error::ApiError;
 use crate::extract::{Json, Path};
 use crate::origin::Origin;
@@ -77,11 +77,10 @@ pub async fn get_category(
 pub async fn put_category(
     State(state): State<AppState>,
     origin: Origin,
-    user: AuthUser,
+    AdminUser(user): AdminUser,
     Path(category): Path<String>,
     Json(body): Json<Map<String, Value>>,
 ) -> Result<Json<Vec<Effective>>, ApiError> {
-    user.require_admin()?;
     known_category(&category)?;
     if body.is_empty() {
         return Err(ApiError::invalid("body", "name at least one setting to change"));
@@ -140,10 +139,9 @@ pub async fn put_category(
 pub async fn reset_key(
     State(state): State<AppState>,
     origin: Origin,
-    user: AuthUser,
+    AdminUser(user): AdminUser,
     Path((category, key)): Path<(String, String)>,
 ) -> Result<Json<Effective>, ApiError> {
-    user.require_admin()?;
     known_category(&category)?;
     let def = settings::find(&category, &key)
         .ok_or_else(|| ApiError::not_found(format!("setting {category}.{key}")))?;
@@ -173,9 +171,8 @@ pub async fn reset_key(
 pub async fn reset_all(
     State(state): State<AppState>,
     origin: Origin,
-    user: AuthUser,
+    AdminUser(user): AdminUser,
 ) -> Result<Json<Value>, ApiError> {
-    user.require_admin()?;
     let mut tx = state.pool.begin().await?;
     let removed = settings::reset(&mut tx, None, None).await?;
     audit::record(
@@ -244,10 +241,9 @@ async fn purge_types(
 pub async fn purge_all(
     State(state): State<AppState>,
     origin: Origin,
-    user: AuthUser,
+    AdminUser(user): AdminUser,
     crate::extract::OptionalJson(body): crate::extract::OptionalJson<PurgeRequest>,
 ) -> Result<Json<Value>, ApiError> {
-    user.require_admin()?;
     let days = body.unwrap_or_default().retention_days;
     let types = shared::retention::HISTORY_TYPES;
     Ok(Json(purge_types(&state, &origin, &user, types, days).await?))
@@ -257,11 +253,10 @@ pub async fn purge_all(
 pub async fn purge_one(
     State(state): State<AppState>,
     origin: Origin,
-    user: AuthUser,
+    AdminUser(user): AdminUser,
     Path(history_type): Path<String>,
     crate::extract::OptionalJson(body): crate::extract::OptionalJson<PurgeRequest>,
 ) -> Result<Json<Value>, ApiError> {
-    user.require_admin()?;
     let known = shared::retention::HISTORY_TYPES;
     let Some(t) = known.iter().find(|t| **t == history_type) else {
         return Err(ApiError::invalid(

@@ -80,6 +80,12 @@ pub async fn add(
         return Err(ApiError::invalid("name", "must be at most 200 characters"));
     }
     let mut tx = state.pool.begin().await?;
+    let registered: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM subscriptions WHERE source = 'registered'")
+            .fetch_one(&mut *tx)
+            .await?;
+    let limit = state.config.licence().limits.subscriptions;
+    crate::licence::require_room(&state, "registered subscriptions", registered, limit)?;
     if !db::subscriptions::register(&mut tx, id.as_str(), name).await? {
         return Err(ApiError::new(
             StatusCode::CONFLICT,

@@ -102,3 +102,8 @@ pub async fn identity(
         resource_manager_endpoint: state.config.azure.resource_manager_endpoint.to_string(),
     }))
 }
+
+/// `GET /system/license/status` (public): tier, licensee, expiry, limits, features, validity.
+pub async fn license_status(State(state): State<AppState>) -> Json<shared::licence::Status> {
+    Json(state.config.licence())
+}

@@ -13,6 +13,7 @@ fn concrete(path: &str) -> String {
         .replace("{category}", "performance")
         .replace("{key}", "discoveryMaxWorkers")
         .replace("{history_type}", "audit")
+        .replace("{user_id}", "6f1c0f8e-0000-4000-8000-000000000004")
 }
 
 #[tokio::test]
@@ -40,6 +41,39 @@ async fn every_guarded_route_answers_401_without_a_token() -> anyhow::Result<()>
         guarded += 1;
     }
     assert!(guarded >= 10, "the route table lists {guarded} guarded routes");
+
+    // A user without the admin role is refused every admin route.
+    let hash = api::auth::hash_password("a long enough password".into())
+        .await
+        .map_err(|e| anyhow::anyhow!(e.detail))?;
+    shared::db::users::insert_if_absent(&app.pool, "reader", &hash, "user").await?;
+    let login: serde_json::Value = app
+        .http
+        .post(format!("{}/auth/login", app.api_url))
+        .json(&json!({"username": "reader", "password": "a long enough password"}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let reader = login["access_token"].as_str().context("token")?;
+    let mut admin_only = 0;
+    for (method, path, access) in ROUTES {
+        if *access != Access::Admin {
+            continue;
+        }
+        let url = format!("{}{}", app.api_url, concrete(path));
+        let request = match *method {
+            "GET" => app.http.get(&url),
+            "POST" => app.http.post(&url).json(&json!({})),
+            "PUT" => app.http.put(&url).json(&json!({})),
+            "DELETE" => app.http.delete(&url),
+            other => anyhow::bail!("unexpected method {other}"),
+        };
+        let response = request.bearer_auth(reader).send().await?;
+        assert_eq!(response.status(), 403, "{method} {path} as a user");
+        admin_only += 1;
+    }
+    assert!(admin_only >= 8, "{admin_only} admin routes");
 
     let (status, health) = app.get("", "/health").await?;
     assert_eq!(status, 200, "{health}");

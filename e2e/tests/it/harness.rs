@@ -171,6 +171,12 @@ impl TestApp {
         vars.insert("SCAN_SCHEDULE_FULL".into(), "off".into());
         vars.insert("WORKER_METRICS_ADDR".into(), "off".into());
         vars.insert("RETENTION_SCHEDULE".into(), "off".into());
+        // Tests poll often; the rate-limit test sets its own limits.
+        for limit in ["RATE_LIMIT_PER_MINUTE", "RATE_LIMIT_PER_HOUR", "LOGIN_RATE_LIMIT_PER_MINUTE"]
+        {
+            vars.insert(limit.into(), "1000000".into());
+        }
+        vars.insert("CERTIFYCLOUDS_LICENSE_TEST_KEY".into(), "true".into());
         vars.insert("METRICS_TOKEN".into(), "scraper-token-for-tests".into());
         for (k, v) in options.extra_env {
             vars.insert(k.to_owned(), v);

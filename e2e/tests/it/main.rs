@@ -11,4 +11,5 @@ mod metrics;
 mod scan;
 mod settings;
 mod subscriptions;
+mod users;
 mod workers;
