@@ -5,6 +5,7 @@ pub mod auth;
 pub mod error;
 pub mod extract;
 pub mod licence;
+pub mod license_cli;
 pub mod origin;
 pub mod pagination;
 pub mod password;

@@ -6,6 +6,19 @@ use shared::config::Config;
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("license") {
+        return match api::license_cli::run(args.into_iter().skip(1)) {
+            Ok(out) => {
+                println!("{out}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::from(2)
+            }
+        };
+    }
     let log_level = shared::logging::init();
 
     let config = match Config::from_env() {
