@@ -16,6 +16,15 @@ pub const DISCOVER_VAULTS: &str = "discover_vaults";
 /// Job kind of the per-vault job that lists a vault's items.
 pub const SCAN_VAULT: &str = "scan_vault";
 
+/// Job kind of a compliance evaluation over the whole inventory.
+pub const EVALUATE_COMPLIANCE: &str = "evaluate_compliance";
+
+/// Evaluate every compliance rule over the inventory.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EvaluateCompliance {
+    pub job_id: Uuid,
+}
+
 /// Enumerate subscriptions and vaults for a scan, then fan out one job per vault.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DiscoverVaults {
@@ -36,6 +45,7 @@ pub struct ScanVault {
 pub struct Queues {
     pub discover_vaults: RedisStorage<DiscoverVaults>,
     pub scan_vault: RedisStorage<ScanVault>,
+    pub evaluate_compliance: RedisStorage<EvaluateCompliance>,
     conn: ConnectionManager,
     prefix: String,
 }
@@ -62,16 +72,24 @@ impl Queues {
                 .with_config(queue_config(prefix, DISCOVER_VAULTS)),
             scan_vault: RedisStorage::new(conn.clone())
                 .with_config(queue_config(prefix, SCAN_VAULT)),
+            evaluate_compliance: RedisStorage::new(conn.clone())
+                .with_config(queue_config(prefix, EVALUATE_COMPLIANCE)),
             conn,
             prefix: prefix.to_owned(),
         }
+    }
+
+    /// Pushes a compliance evaluation whose apalis id is the job row's id.
+    pub async fn push_evaluate(&self, task: EvaluateCompliance) -> Result<(), EnqueueError> {
+        let job_id = task.job_id;
+        push(self.evaluate_compliance.clone(), job_id, task).await
     }
 
     /// Tasks waiting per queue (ready plus scheduled), for the queue-depth gauge.
     pub async fn depths(&self) -> Result<Vec<(&'static str, i64)>, redis::RedisError> {
         let mut conn = self.conn.clone();
         let mut depths = Vec::new();
-        for kind in [DISCOVER_VAULTS, SCAN_VAULT] {
+        for kind in [DISCOVER_VAULTS, SCAN_VAULT, EVALUATE_COMPLIANCE] {
             let config = queue_config(&self.prefix, kind);
             let (ready, scheduled): (i64, i64) = redis::pipe()
                 .cmd("LLEN")
@@ -130,4 +148,16 @@ pub fn queue_config(prefix: &str, kind: &str) -> RedisConfig {
         .missed_heartbeats(10)
         .persist_results(false)
         .idempotency_ttl(Some(Duration::from_secs(24 * 3600)))
+}
+
+/// Records a compliance evaluation job inside `conn`'s transaction; push the returned task
+/// after commit.
+pub async fn record_evaluation(
+    conn: &mut sqlx::PgConnection,
+) -> Result<EvaluateCompliance, sqlx::Error> {
+    let task = EvaluateCompliance { job_id: Uuid::new_v4() };
+    let payload = serde_json::to_value(&task).unwrap_or_default();
+    crate::db::jobs::insert(conn, task.job_id, EVALUATE_COMPLIANCE, "inventory", None, &payload)
+        .await?;
+    Ok(task)
 }

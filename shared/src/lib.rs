@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod azure;
+pub mod compliance;
 pub mod config;
 pub mod db;
 pub mod domain;

@@ -115,6 +115,7 @@ pub async fn run(
 
     let discover_state = state.clone();
     let scan_state = state.clone();
+    let compliance_state = state.clone();
     let monitor = Monitor::new()
         .register(move |_| {
             WorkerBuilder::new(format!("{}-{}", discover_state.name, shared::jobs::DISCOVER_VAULTS))
@@ -129,6 +130,17 @@ pub async fn run(
                 .data(scan_state.clone())
                 .concurrency(concurrency)
                 .build(jobs::scan_vault::handle)
+        })
+        .register(move |_| {
+            WorkerBuilder::new(format!(
+                "{}-{}",
+                compliance_state.name,
+                shared::jobs::EVALUATE_COMPLIANCE
+            ))
+            .backend(compliance_state.queues.evaluate_compliance.clone())
+            .data(compliance_state.clone())
+            .concurrency(1)
+            .build(jobs::evaluate_compliance::handle)
         })
         .shutdown_timeout(SHUTDOWN_GRACE);
 

@@ -64,6 +64,10 @@ pub async fn sweep(state: &WorkerState, grace: Duration) -> anyhow::Result<usize
                 let task: ScanVault = serde_json::from_value(job.payload)?;
                 state.queues.push_scan_vault(task).await
             }
+            shared::jobs::EVALUATE_COMPLIANCE => {
+                let task: shared::jobs::EvaluateCompliance = serde_json::from_value(job.payload)?;
+                state.queues.push_evaluate(task).await
+            }
             other => {
                 tracing::warn!(job.id = %job.id, job.kind = other, "queued job of unknown kind");
                 continue;

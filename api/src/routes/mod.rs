@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod compliance;
 pub mod discovery;
 pub mod metrics;
 pub mod settings;
@@ -49,6 +50,11 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/api/assets/discovery/assets", Access::User),
     ("GET", "/api/assets/discovery/assets/{asset_id}", Access::User),
     ("GET", "/api/assets/discovery/vaults", Access::User),
+    ("GET", "/compliance/score", Access::User),
+    ("GET", "/compliance/violations", Access::User),
+    ("POST", "/compliance/evaluate", Access::User),
+    ("GET", "/compliance/frameworks", Access::User),
+    ("GET", "/compliance/frameworks/{framework_id}", Access::User),
     ("GET", "/audit/entries", Access::User),
     ("GET", "/audit/export", Access::User),
     ("GET", "/audit/verify", Access::User),
@@ -87,6 +93,11 @@ pub fn router() -> Router<AppState> {
         .route("/api/assets/discovery/assets", get(discovery::list_assets))
         .route("/api/assets/discovery/assets/{asset_id}", get(discovery::get_asset))
         .route("/api/assets/discovery/vaults", get(discovery::list_vaults))
+        .route("/compliance/score", get(compliance::get_score))
+        .route("/compliance/violations", get(compliance::violations))
+        .route("/compliance/evaluate", post(compliance::evaluate))
+        .route("/compliance/frameworks", get(compliance::list_frameworks))
+        .route("/compliance/frameworks/{framework_id}", get(compliance::get_framework))
         .route("/audit/entries", get(audit::entries))
         .route("/audit/export", get(audit::export))
         .route("/audit/verify", get(audit::verify))

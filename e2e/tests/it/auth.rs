@@ -14,6 +14,7 @@ fn concrete(path: &str) -> String {
         .replace("{key}", "discoveryMaxWorkers")
         .replace("{history_type}", "audit")
         .replace("{user_id}", "6f1c0f8e-0000-4000-8000-000000000004")
+        .replace("{framework_id}", "cis-kv")
 }
 
 #[tokio::test]

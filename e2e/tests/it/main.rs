@@ -5,6 +5,7 @@
 mod audit;
 mod auth;
 mod bad_input;
+mod compliance;
 mod cron;
 mod harness;
 mod metrics;

@@ -284,6 +284,19 @@ async fn a_job_that_redis_lost_is_pushed_again_by_the_sweeper() -> anyhow::Resul
     app.start_worker().await?;
     let done = app.wait_for_scan(&token, &scan_id).await?;
     assert_eq!(done["status"], "completed", "{done}");
+    // The follow-up compliance evaluation finishes too; then nothing is left to sweep.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let open: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM jobs WHERE status IN ('queued', 'running')")
+                .fetch_one(&app.pool)
+                .await?;
+        if open == 0 {
+            break;
+        }
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "{open} jobs never finished");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     assert_eq!(worker::sweeper::sweep(&state, std::time::Duration::ZERO).await?, 0);
 
     app.finish().await

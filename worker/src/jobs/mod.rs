@@ -2,6 +2,7 @@
 //! whose row already finished is acknowledged and skipped.
 
 pub mod discover_vaults;
+pub mod evaluate_compliance;
 pub mod scan_vault;
 
 /// The error type apalis expects from a handler.

@@ -115,7 +115,10 @@ async fn run(task: &ScanVault, state: &WorkerState) -> anyhow::Result<Outcome> {
             Outcome::Failed
         }
     };
+    let mut evaluation = None;
     if let Some(status) = scan_status.as_deref().filter(|s| *s != "running") {
+        // A finished scan is followed by a compliance evaluation of the new inventory.
+        evaluation = Some(shared::jobs::record_evaluation(&mut tx).await?);
         let target = task.scan_id.to_string();
         audit::record(
             &mut tx,
@@ -129,6 +132,11 @@ async fn run(task: &ScanVault, state: &WorkerState) -> anyhow::Result<Outcome> {
     }
     tx.commit().await?;
 
+    if let Some(evaluation) = evaluation
+        && let Err(e) = state.queues.push_evaluate(evaluation).await
+    {
+        tracing::warn!(error = %e, "compliance evaluation recorded but not enqueued");
+    }
     if scan_status.as_deref().is_some_and(|s| s != "running") {
         record_finished_scan(state, task.scan_id).await?;
     }
