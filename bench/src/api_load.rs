@@ -119,11 +119,11 @@ impl Api {
                             break;
                         }
                         let sent = Instant::now();
-                        let ok = match http.get(url.as_str()).bearer_auth(token.as_str()).send().await
-                        {
-                            Ok(r) => r.status().is_success() && r.bytes().await.is_ok(),
-                            Err(_) => false,
-                        };
+                        let ok =
+                            match http.get(url.as_str()).bearer_auth(token.as_str()).send().await {
+                                Ok(r) => r.status().is_success() && r.bytes().await.is_ok(),
+                                Err(_) => false,
+                            };
                         latencies.push(sent.elapsed().as_secs_f64() * 1000.0);
                         errors += u64::from(!ok);
                     }

@@ -65,8 +65,8 @@ pub async fn run(sim: &Cloudsim, latency_ms: u64) -> anyhow::Result<CeilingFigur
     let vault_token = token(&http, sim, "https://vault.azure.net/.default").await?;
     let arm = env("AZURE_RESOURCE_MANAGER_ENDPOINT")?;
     let arm = arm.trim_end_matches('/');
-    let subs = list_all(&http, &arm_token, format!("{arm}/subscriptions?api-version=2022-12-01"))
-        .await?;
+    let subs =
+        list_all(&http, &arm_token, format!("{arm}/subscriptions?api-version=2022-12-01")).await?;
     let mut vault_uris = Vec::new();
     for sub in subs {
         let id = sub["subscriptionId"].as_str().context("subscriptionId")?;
@@ -108,7 +108,11 @@ pub async fn run(sim: &Cloudsim, latency_ms: u64) -> anyhow::Result<CeilingFigur
 async fn token(http: &reqwest::Client, sim: &Cloudsim, scope: &str) -> anyhow::Result<String> {
     let get = |k: &str| sim.env.get(k).cloned().with_context(|| format!("{k} in cloud.env"));
     let authority = get("AZURE_AUTHORITY_HOST")?;
-    let url = format!("{}/{}/oauth2/v2.0/token", authority.trim_end_matches('/'), get("AZURE_TENANT_ID")?);
+    let url = format!(
+        "{}/{}/oauth2/v2.0/token",
+        authority.trim_end_matches('/'),
+        get("AZURE_TENANT_ID")?
+    );
     let form = [
         ("grant_type", "client_credentials".to_owned()),
         ("client_id", get("AZURE_CLIENT_ID")?),

@@ -113,7 +113,10 @@ async fn run(args: &Args) -> anyhow::Result<Value> {
         Some(figure)
     };
 
-    step(&format!("starting cloudsim with {} vaults x {} items", size.vaults, size.items_per_vault));
+    step(&format!(
+        "starting cloudsim with {} vaults x {} items",
+        size.vaults, size.items_per_vault
+    ));
     let sim = Cloudsim::start(size)?;
     notes.push(format!(
         "cloudsim loaded the tenant in {:.1} s; latency is added by a cloudsim latency fault on \
@@ -191,13 +194,13 @@ async fn run(args: &Args) -> anyhow::Result<Value> {
          and /health only."
             .into(),
     );
-    notes.push(
-        "Compliance and alert evaluation are not built yet: measure 5 is not run.".into(),
-    );
+    notes.push("Compliance and alert evaluation are not built yet: measure 5 is not run.".into());
     notes.push(format!(
         "Python: `bench/python/list_tenant.py` (one thread, Microsoft's SDKs) listed {} of the \
          tenant; the comparison is per asset.",
-        if args.python_vaults == 0 { "all vaults".to_owned() } else {
+        if args.python_vaults == 0 {
+            "all vaults".to_owned()
+        } else {
             format!("the first {} vaults", args.python_vaults)
         }
     ));
@@ -346,7 +349,12 @@ fn ratios(
     out
 }
 
-fn memory(scans: &[scan::ScanFigure], api: &Value, half: Option<&Value>, size: TenantSize) -> Value {
+fn memory(
+    scans: &[scan::ScanFigure],
+    api: &Value,
+    half: Option<&Value>,
+    size: TenantSize,
+) -> Value {
     let peak = scans.first().and_then(|s| s.worker_peak_rss_mib.first().copied());
     json!({
         "workerPeakRssMibWholeTenant": peak,

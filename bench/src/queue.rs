@@ -106,7 +106,8 @@ async fn measure(
     let storage: RedisStorage<Noop> =
         RedisStorage::new(conn).with_config(shared::jobs::queue_config(prefix, NOOP));
     let (started_tx, mut started_rx) = mpsc::unbounded_channel();
-    let state = NoopState { pool: pool.clone(), started: started_tx, name: format!("bench-{prefix}") };
+    let state =
+        NoopState { pool: pool.clone(), started: started_tx, name: format!("bench-{prefix}") };
     let worker_storage = storage.clone();
     let monitor = Monitor::new().register(move |_| {
         WorkerBuilder::new(format!("{}-noop", state.name))
@@ -214,8 +215,7 @@ fn redis_benchmark(prefix: &str, requests: usize) -> Option<serde_json::Value> {
     let key = format!("{prefix}:redis-benchmark");
     let mut figures = serde_json::Map::new();
     for command in ["LPUSH", "RPOP"] {
-        let mut args =
-            vec!["-h", "127.0.0.1", "-p", "6379", "-c", "50", "-q", "--csv"];
+        let mut args = vec!["-h", "127.0.0.1", "-p", "6379", "-c", "50", "-q", "--csv"];
         let n = requests.to_string();
         args.extend(["-n", n.as_str(), command, key.as_str()]);
         if command == "LPUSH" {

@@ -203,7 +203,10 @@ pub fn markdown(report: &Value) -> String {
     }
 
     let _w = writeln!(md, "\n## 2. API under load\n");
-    let _w = writeln!(md, "| tool | endpoint | connections | s | requests | errors | req/s | p50 ms | p99 ms |");
+    let _w = writeln!(
+        md,
+        "| tool | endpoint | connections | s | requests | errors | req/s | p50 ms | p99 ms |"
+    );
     let _w = writeln!(md, "|---|---|---|---|---|---|---|---|---|");
     for l in report["api"]["load"].as_array().into_iter().flatten() {
         let _w = writeln!(
