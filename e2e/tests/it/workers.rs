@@ -60,6 +60,24 @@ async fn two_worker_processes_share_one_scan_and_run_each_vault_job_once() -> an
     ];
     let token = app.login().await?;
     wait_for_workers(&app, 2).await?;
+    // Slow every vault down a little, as real Azure is, so one process cannot finish the whole
+    // scan before the other's first poll.
+    let vaults: Value = app
+        .cloudsim
+        .http
+        .get(format!("{}/_sim/vaults", app.cloudsim.url))
+        .send()
+        .await?
+        .json()
+        .await?;
+    for vault in vaults.as_array().context("vaults")? {
+        let name = vault["name"].as_str().context("name")?;
+        let fault = json!({"target": format!("vault:{name}"), "latencyMs": 150});
+        let url = format!("{}/_sim/faults", app.cloudsim.url);
+        anyhow::ensure!(
+            app.cloudsim.http.post(url).json(&fault).send().await?.status().is_success()
+        );
+    }
 
     let done = app.scan_to_end(&token, &json!({"mode": "full"})).await?;
     assert_eq!(done["status"], "completed", "{done}");
