@@ -156,7 +156,8 @@ impl Lister {
         let details: Vec<String> = keys
             .iter()
             .chain(certificates.iter())
-            .filter_map(|item| item["id"].as_str().map(str::to_owned))
+            // Key list items carry `kid`, certificate list items `id`.
+            .filter_map(|item| item["kid"].as_str().or(item["id"].as_str()).map(str::to_owned))
             .collect();
         let fetched = futures::stream::iter(details.into_iter().map(|id| async move {
             let url = format!("{id}?api-version={KV_API}");

@@ -58,10 +58,10 @@ impl Process {
     }
 
     fn kill(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            if let Err(e) = self.child.kill() {
-                eprintln!("bench: could not stop {}: {e}", self.name);
-            }
+        if let Ok(None) = self.child.try_wait()
+            && let Err(e) = self.child.kill()
+        {
+            eprintln!("bench: could not stop {}: {e}", self.name);
         }
         let _reaped = self.child.wait();
     }

@@ -165,14 +165,26 @@ async fn run(args: &Args) -> anyhow::Result<Value> {
     let api = api_phase(&sim, &kept, args, &mut notes).await;
     kept.database.drop_now().await?;
     infra::delete_redis_prefix(&kept.queue_prefix).await?;
-    let api = api?;
+    let api = api.unwrap_or_else(|e| {
+        notes.push(format!("the API load failed: {e:#}"));
+        Value::Null
+    });
     sim.process.stop();
 
     step("queue");
-    let (latency_jobs, throughput_jobs) = if args.smoke { (100, 500) } else { (500, 5000) };
-    let queue = queue::run(latency_jobs, throughput_jobs).await?;
-    if queue.redis_benchmark.is_none() {
+    let (latency_jobs, throughput_jobs) = if args.smoke { (20, 500) } else { (100, 5000) };
+    let queue = match queue::run(latency_jobs, throughput_jobs).await {
+        Ok(q) => Some(q),
+        Err(e) => {
+            notes.push(format!("the queue benchmark failed: {e:#}"));
+            None
+        }
+    };
+    if !infra::on_path("redis-benchmark") {
         notes.push("redis-benchmark is not installed: the queue ceiling was not measured".into());
+    }
+    if let Some(lost) = queue.as_ref().map(|q| q.lost_jobs).filter(|n| *n > 0) {
+        notes.push(format!("{lost} no-op job(s) did not start within their timeout (10 s)"));
     }
 
     let mut scan_values: Vec<Value> =
@@ -184,7 +196,7 @@ async fn run(args: &Args) -> anyhow::Result<Value> {
     if profile.is_none() && !args.no_profile {
         notes.push("perf is not usable here: no profile was taken".into());
     }
-    let ratios = ratios(&scans, &ceilings, python.as_ref(), &api, &queue, half.as_ref());
+    let ratios = ratios(&scans, &ceilings, python.as_ref(), &api, queue.as_ref(), half.as_ref());
     let memory = memory(&scans, &api, half.as_ref(), size);
     if let Some(h) = half {
         scan_values.push(h);
@@ -249,6 +261,13 @@ async fn api_phase(
         let cap = if args.smoke { 3000 } else { 200_000 };
         loads.push(api.in_process(endpoint, path, args.load_seconds, cap).await?);
     }
+    if loads.iter().any(|l| l.tool.starts_with("wrk") && l.errors > 0) {
+        notes.push(
+            "wrk gives up on a request after 2 s and counts it as an error, so its p99 is capped \
+             at 2 s where errors show; the in-process figures have no such cap."
+                .into(),
+        );
+    }
     let peak = infra::peak_rss_mib(api.process.pid());
     api.process.stop();
     Ok(json!({"load": loads, "peakRssMib": peak, "filteredTotal": total,
@@ -260,7 +279,7 @@ fn ratios(
     ceilings: &[ceiling::CeilingFigure],
     python: Option<&python::PythonFigure>,
     api: &Value,
-    queue: &queue::QueueFigure,
+    queue: Option<&queue::QueueFigure>,
     half: Option<&Value>,
 ) -> Vec<Ratio> {
     let rate = |w: usize, l: bool| {
@@ -324,7 +343,7 @@ fn ratios(
     out.push(Ratio::below(
         "queue_enqueue_to_start_p50_ms",
         "enqueue-to-start p50 of a no-op job (idle worker)",
-        queue.enqueue_to_start_p50_ms,
+        queue.map(|q| q.enqueue_to_start_p50_ms).unwrap_or(f64::NAN),
         10.0,
         "ms",
     ));

@@ -90,7 +90,10 @@ pub fn machine_facts() -> Value {
         "python": crate::python::interpreter()
             .and_then(|p| infra::command_output(&p.to_string_lossy(), &["-V"])),
         "build": if cfg!(debug_assertions) { "debug" } else { "release" },
-        "commit": infra::command_output("git", &["-C", &root, "rev-parse", "--short", "HEAD"]),
+        "commit": std::env::var("CERTIFYCLOUDS_COMMIT").ok().or_else(|| {
+            infra::command_output("git", &["-C", &root, "rev-parse", "--short", "HEAD"])
+                .filter(|c| !c.is_empty())
+        }),
         "date": chrono::Utc::now().to_rfc3339(),
     })
 }
@@ -254,6 +257,15 @@ pub fn markdown(report: &Value) -> String {
             num(&f["requestsPerSecond"]),
             num(&f["p50Ms"]),
             num(&f["p99Ms"])
+        );
+    }
+
+    if let Some(f) = q["whatIfHeartbeat20ms"].as_object() {
+        let _w = writeln!(
+            md,
+            "| what-if (not the product): heartbeat 20 ms, enqueue-to-start p50 / p99 ms | {} / {} |",
+            num(&f["enqueueToStartP50Ms"]),
+            num(&f["enqueueToStartP99Ms"])
         );
     }
 

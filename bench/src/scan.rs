@@ -222,7 +222,17 @@ fn finish_perf(perf: Perf) -> Option<String> {
         .output()
         .ok()?;
     let text = String::from_utf8_lossy(&output.stdout);
-    let lines: Vec<&str> =
-        text.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()).take(25).collect();
+    let lines: Vec<String> = text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .take(25)
+        .map(|l| {
+            let mut words: Vec<&str> = l.split_whitespace().collect();
+            while words.last() == Some(&"-") {
+                words.pop();
+            }
+            words.join(" ")
+        })
+        .collect();
     Some(lines.join("\n"))
 }
