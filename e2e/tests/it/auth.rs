@@ -17,6 +17,17 @@ fn concrete(path: &str) -> String {
         .replace("{framework_id}", "cis-kv")
 }
 
+/// A request of the route table's method, with an empty JSON body where one is expected.
+fn request_for(app: &TestApp, method: &str, url: &str) -> anyhow::Result<reqwest::RequestBuilder> {
+    Ok(match method {
+        "GET" => app.http.get(url),
+        "POST" => app.http.post(url).json(&json!({})),
+        "PUT" => app.http.put(url).json(&json!({})),
+        "DELETE" => app.http.delete(url),
+        other => anyhow::bail!("unexpected method {other}"),
+    })
+}
+
 #[tokio::test]
 async fn every_guarded_route_answers_401_without_a_token() -> anyhow::Result<()> {
     let app =
@@ -28,13 +39,7 @@ async fn every_guarded_route_answers_401_without_a_token() -> anyhow::Result<()>
             continue;
         }
         let url = format!("{}{}", app.api_url, concrete(path));
-        let request = match *method {
-            "GET" => app.http.get(&url),
-            "POST" => app.http.post(&url).json(&json!({})),
-            "PUT" => app.http.put(&url).json(&json!({})),
-            "DELETE" => app.http.delete(&url),
-            other => anyhow::bail!("unexpected method {other}"),
-        };
+        let request = request_for(&app, method, &url)?;
         let response = request.send().await?;
         assert_eq!(response.status(), 401, "{method} {path}");
         let body: serde_json::Value = response.json().await?;
@@ -63,13 +68,7 @@ async fn every_guarded_route_answers_401_without_a_token() -> anyhow::Result<()>
             continue;
         }
         let url = format!("{}{}", app.api_url, concrete(path));
-        let request = match *method {
-            "GET" => app.http.get(&url),
-            "POST" => app.http.post(&url).json(&json!({})),
-            "PUT" => app.http.put(&url).json(&json!({})),
-            "DELETE" => app.http.delete(&url),
-            other => anyhow::bail!("unexpected method {other}"),
-        };
+        let request = request_for(&app, method, &url)?;
         let response = request.bearer_auth(reader).send().await?;
         assert_eq!(response.status(), 403, "{method} {path} as a user");
         admin_only += 1;

@@ -111,6 +111,14 @@ impl Cloudsim {
         Ok(Self { child, url: url.to_owned(), env, http, _dir: dir })
     }
 
+    /// Installs a fault through cloudsim's admin API (`POST /_sim/faults`).
+    pub async fn fault(&self, fault: &serde_json::Value) -> anyhow::Result<()> {
+        let url = format!("{}/_sim/faults", self.url);
+        let response = self.http.post(url).json(fault).send().await?;
+        anyhow::ensure!(response.status().is_success(), "fault refused: {}", response.status());
+        Ok(())
+    }
+
     /// `GET /_sim/stats`.
     pub async fn stats(&self) -> anyhow::Result<Value> {
         Ok(self.http.get(format!("{}/_sim/stats", self.url)).send().await?.json().await?)

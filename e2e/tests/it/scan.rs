@@ -226,14 +226,7 @@ async fn throttled_vaults_are_retried_until_they_answer() -> anyhow::Result<()> 
         json!({"target": "vault:kv-open", "status": 429, "count": 2}),
         json!({"target": "arm", "status": 503, "count": 2}),
     ] {
-        let response = app
-            .cloudsim
-            .http
-            .post(format!("{}/_sim/faults", app.cloudsim.url))
-            .json(&fault)
-            .send()
-            .await?;
-        assert!(response.status().is_success(), "fault not accepted: {}", response.status());
+        app.cloudsim.fault(&fault).await?;
     }
 
     let status = app.scan_to_end(&token, &json!({})).await?;
@@ -381,14 +374,7 @@ async fn a_throttling_storm_is_waited_out_as_retry_after_asks() -> anyhow::Resul
         json!({"target": "vault:kv-open", "status": 429, "count": 3, "retryAfter": 1}),
         json!({"target": "arm", "status": 500, "rate": 0.3}),
     ] {
-        let response = app
-            .cloudsim
-            .http
-            .post(format!("{}/_sim/faults", app.cloudsim.url))
-            .json(&fault)
-            .send()
-            .await?;
-        assert!(response.status().is_success(), "fault not accepted: {}", response.status());
+        app.cloudsim.fault(&fault).await?;
     }
 
     let status = app.scan_to_end(&token, &json!({})).await?;
@@ -438,14 +424,7 @@ async fn a_vault_slower_than_the_scan_timeout_is_recorded_as_timed_out() -> anyh
     .await?;
     app.start_worker().await?;
     let fault = json!({"target": "vault:kv-open", "latencyMs": 2500});
-    let response = app
-        .cloudsim
-        .http
-        .post(format!("{}/_sim/faults", app.cloudsim.url))
-        .json(&fault)
-        .send()
-        .await?;
-    assert!(response.status().is_success());
+    app.cloudsim.fault(&fault).await?;
 
     let token = app.login().await?;
     let status = app.scan_to_end(&token, &json!({})).await?;

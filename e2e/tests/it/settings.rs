@@ -119,14 +119,7 @@ async fn a_setting_changed_through_the_api_changes_a_running_worker_and_reset_re
         TestApp::spawn_with(Options { scenario: Some(&scenario), ..Default::default() }).await?;
     let token = app.login().await?;
     let slow = json!({"target": "vault:kv-slow", "latencyMs": 2500});
-    let response = app
-        .cloudsim
-        .http
-        .post(format!("{}/_sim/faults", app.cloudsim.url))
-        .json(&slow)
-        .send()
-        .await?;
-    assert!(response.status().is_success());
+    app.cloudsim.fault(&slow).await?;
 
     let (status, body) = put(
         &app,

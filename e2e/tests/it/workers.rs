@@ -72,11 +72,7 @@ async fn two_worker_processes_share_one_scan_and_run_each_vault_job_once() -> an
         .await?;
     for vault in vaults.as_array().context("vaults")? {
         let name = vault["name"].as_str().context("name")?;
-        let fault = json!({"target": format!("vault:{name}"), "latencyMs": 150});
-        let url = format!("{}/_sim/faults", app.cloudsim.url);
-        anyhow::ensure!(
-            app.cloudsim.http.post(url).json(&fault).send().await?.status().is_success()
-        );
+        app.cloudsim.fault(&json!({"target": format!("vault:{name}"), "latencyMs": 150})).await?;
     }
 
     let done = app.scan_to_end(&token, &json!({"mode": "full"})).await?;
