@@ -229,12 +229,36 @@ fn push_inventory(q: &mut QueryBuilder<Postgres>, thresholds: ExpiryThresholds) 
     );
 }
 
-fn push_filters(q: &mut QueryBuilder<Postgres>, filter: &AssetFilter) {
+fn push_filters(
+    q: &mut QueryBuilder<Postgres>,
+    filter: &AssetFilter,
+    thresholds: ExpiryThresholds,
+) {
     if let Some(t) = filter.asset_type {
         q.push(" AND asset_type = ").push_bind(t.as_str());
     }
     if let Some(s) = filter.status {
         q.push(" AND status = ").push_bind(s.as_str());
+        // The same condition as a range on expires_on, which an index can serve (the derived
+        // status alone makes every query read the whole inventory).
+        let critical = thresholds.critical_expiry_days as i32;
+        let warning = thresholds.warning_expiry_days as i32;
+        match s {
+            AssetStatus::Expired => {
+                q.push(" AND expires_on <= now()");
+            }
+            AssetStatus::Critical => {
+                q.push(" AND expires_on > now() AND expires_on < now() + make_interval(days => ");
+                q.push_bind(critical).push(")");
+            }
+            AssetStatus::Warning => {
+                q.push(" AND expires_on >= now() + make_interval(days => ");
+                q.push_bind(critical).push(")");
+                q.push(" AND expires_on < now() + make_interval(days => ");
+                q.push_bind(warning).push(")");
+            }
+            AssetStatus::Healthy => {}
+        }
     }
     if let Some(v) = &filter.vault
         && let Ok(id) = Uuid::parse_str(v)
@@ -270,7 +294,7 @@ pub async fn list(
     offset: i64,
 ) -> Result<(Vec<Asset>, i64), sqlx::Error> {
     let mut q = query("SELECT * FROM ", thresholds);
-    push_filters(&mut q, filter);
+    push_filters(&mut q, filter, thresholds);
     q.push(" ORDER BY expires_on ASC NULLS LAST, vault_name, asset_type, name LIMIT ")
         .push_bind(limit)
         .push(" OFFSET ")
@@ -278,7 +302,7 @@ pub async fn list(
     let rows = q.build_query_as::<Asset>().fetch_all(pool).await?;
 
     let mut count = query("SELECT count(*) FROM ", thresholds);
-    push_filters(&mut count, filter);
+    push_filters(&mut count, filter, thresholds);
     let total: i64 = count.build_query_scalar().fetch_one(pool).await?;
     Ok((rows, total))
 }
@@ -301,7 +325,7 @@ pub async fn counts(
     thresholds: ExpiryThresholds,
 ) -> Result<Vec<(String, String, i64)>, sqlx::Error> {
     let mut q = query("SELECT asset_type, status, count(*) FROM ", thresholds);
-    push_filters(&mut q, filter);
+    push_filters(&mut q, filter, thresholds);
     q.push(" GROUP BY asset_type, status");
     q.build_query_as::<(String, String, i64)>().fetch_all(pool).await
 }
