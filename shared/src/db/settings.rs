@@ -1,35 +1,39 @@
-//! Settings stored by the API, which take precedence over environment defaults.
+//! The stored settings that the inventory and discovery read, resolved through the settings
+//! registry (`crate::settings`) so a stored value is validated the same way everywhere.
 
-use serde::de::DeserializeOwned;
 use sqlx::PgPool;
 
 use crate::domain::ExpiryThresholds;
+use crate::settings::{self, Stored};
 
-/// One stored value, if any.
-pub async fn get<T: DeserializeOwned>(
-    pool: &PgPool,
-    category: &str,
-    key: &str,
-) -> Result<Option<T>, sqlx::Error> {
-    let value: Option<serde_json::Value> =
-        sqlx::query_scalar("SELECT value FROM settings WHERE category = $1 AND key = $2")
-            .bind(category)
-            .bind(key)
-            .fetch_optional(pool)
-            .await?;
-    Ok(value.and_then(|v| serde_json::from_value(v).ok()))
+/// The stored value of `category.key` if it is valid, else `default`.
+fn int_or(stored: &[Stored], category: &str, key: &str, default: i64) -> i64 {
+    let valid = settings::find(category, key).and_then(|def| {
+        stored
+            .iter()
+            .find(|s| s.category == category && s.key == key)
+            .and_then(|s| def.validate(&s.value).ok())
+    });
+    valid.and_then(|v| v.as_i64()).unwrap_or(default)
 }
 
-/// The compliance-policy thresholds in force.
+/// The compliance-policy thresholds in force (one query).
 pub async fn expiry_thresholds(pool: &PgPool) -> Result<ExpiryThresholds, sqlx::Error> {
+    let stored = settings::stored(pool).await?;
     let defaults = ExpiryThresholds::default();
     Ok(ExpiryThresholds {
-        critical_expiry_days: get(pool, "compliance-policy", "criticalExpiryDays")
-            .await?
-            .unwrap_or(defaults.critical_expiry_days),
-        warning_expiry_days: get(pool, "compliance-policy", "warningExpiryDays")
-            .await?
-            .unwrap_or(defaults.warning_expiry_days),
+        critical_expiry_days: int_or(
+            &stored,
+            "compliance-policy",
+            "criticalExpiryDays",
+            defaults.critical_expiry_days,
+        ),
+        warning_expiry_days: int_or(
+            &stored,
+            "compliance-policy",
+            "warningExpiryDays",
+            defaults.warning_expiry_days,
+        ),
     })
 }
 
@@ -47,10 +51,10 @@ pub async fn discovery_limits(
     pool: &PgPool,
     default_workers: usize,
 ) -> Result<DiscoveryLimits, sqlx::Error> {
-    let workers: Option<u64> = get(pool, "performance", "discoveryMaxWorkers").await?;
-    let timeout: Option<u64> = get(pool, "performance", "discoveryScanTimeout").await?;
+    let stored = settings::stored(pool).await?;
     Ok(DiscoveryLimits {
-        max_workers: workers.filter(|w| *w > 0).map_or(default_workers, |w| w as usize),
-        scan_timeout_seconds: timeout.filter(|t| *t > 0).unwrap_or(300),
+        max_workers: int_or(&stored, "performance", "discoveryMaxWorkers", default_workers as i64)
+            as usize,
+        scan_timeout_seconds: int_or(&stored, "performance", "discoveryScanTimeout", 300) as u64,
     })
 }

@@ -1,7 +1,6 @@
 //! Revoked access tokens: a logout stores the token's `jti` until it would have expired.
 
 use chrono::{DateTime, Utc};
-use sqlx::PgPool;
 use uuid::Uuid;
 
 /// Revokes a token id.
@@ -18,12 +17,4 @@ pub async fn revoke(
     .execute(conn)
     .await?;
     Ok(())
-}
-
-/// Whether a token id was revoked.
-pub async fn is_revoked(pool: &PgPool, jti: Uuid) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM revoked_tokens WHERE jti = $1)")
-        .bind(jti)
-        .fetch_one(pool)
-        .await
 }
