@@ -52,6 +52,8 @@ pub struct Config {
     /// Cron schedule of the nightly retention purge; `None` when turned off.
     pub retention_schedule: Option<String>,
     pub azure: AzureConfig,
+    /// Alert channels, retries and schedules.
+    pub alerts: AlertsConfig,
 }
 
 /// A recurring scan: a name (the claim key), a mode and a six-field cron expression.
@@ -190,6 +192,7 @@ impl Config {
                 }
             },
             azure: AzureConfig::from_lookup(&get)?,
+            alerts: AlertsConfig::from_lookup(&get)?,
         })
     }
 }
@@ -318,6 +321,122 @@ impl CredentialSource {
             return Ok(Self::ManagedIdentity { client_id: client });
         }
         Ok(Self::None)
+    }
+}
+
+/// How email is sent: `SMTP_HOST` and friends. Absent when `SMTP_HOST` is not set; email rules
+/// then fail their deliveries with a message that says so.
+#[derive(Debug, Clone)]
+pub struct SmtpConfig {
+    pub host: String,
+    pub port: u16,
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+    pub from: String,
+    pub tls: SmtpTls,
+    /// Extra roots to trust for the SMTP server's certificate (`SMTP_CA_BUNDLE`).
+    pub ca_bundle: Option<PathBuf>,
+}
+
+/// `SMTP_TLS`: `starttls` (default; refuses a server without it), `tls` (implicit TLS, port 465
+/// style) or `none` (plain text, for a relay on the same host).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpTls {
+    None,
+    StartTls,
+    Tls,
+}
+
+/// Alerting: channels, the outbound address policy, delivery retries and schedules.
+#[derive(Debug, Clone)]
+pub struct AlertsConfig {
+    pub smtp: Option<SmtpConfig>,
+    /// PagerDuty's Events API v2 enqueue URL (`PAGERDUTY_EVENTS_URL`).
+    pub pagerduty_events_url: Url,
+    /// `OUTBOUND_ALLOW_PRIVATE`: lets webhooks reach loopback and private ranges (never
+    /// link-local or cloud metadata addresses).
+    pub allow_private_targets: bool,
+    /// Attempts a delivery gets before it is recorded as failed (`ALERT_MAX_ATTEMPTS`).
+    pub max_attempts: u32,
+    /// The first retry's delay; each further one doubles it (`ALERT_RETRY_BASE_MS`).
+    pub retry_base: Duration,
+    /// Time one attempt may take (`ALERT_SEND_TIMEOUT_SECONDS`).
+    pub send_timeout: Duration,
+    /// Cron of the alert evaluation that catches crossings due to time alone
+    /// (`ALERT_EVALUATION_SCHEDULE`, hourly by default; `off` disables it).
+    pub evaluation_schedule: Option<String>,
+    /// Cron of the digest run (`ALERT_DIGEST_SCHEDULE`, daily at 08:00 UTC by default).
+    pub digest_schedule: Option<String>,
+    /// Where people reach the dashboard, for links in messages (`PUBLIC_URL`).
+    pub public_url: Option<Url>,
+}
+
+impl AlertsConfig {
+    fn from_lookup(get: &impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let smtp = match get("SMTP_HOST") {
+            None => None,
+            Some(host) => {
+                let tls = match get("SMTP_TLS").as_deref().map(str::to_ascii_lowercase).as_deref() {
+                    None | Some("starttls") => SmtpTls::StartTls,
+                    Some("tls") => SmtpTls::Tls,
+                    Some("none") => SmtpTls::None,
+                    Some(_) => {
+                        return Err(ConfigError::invalid(
+                            "SMTP_TLS",
+                            "must be one of starttls, tls, none",
+                        ));
+                    }
+                };
+                let default_port = if tls == SmtpTls::Tls { 465 } else { 587 };
+                let port = parse_u64(get, "SMTP_PORT", default_port)?;
+                let port = u16::try_from(port)
+                    .map_err(|_| ConfigError::invalid("SMTP_PORT", "must be a port number"))?;
+                let from = get("SMTP_FROM_EMAIL").ok_or(ConfigError::Missing("SMTP_FROM_EMAIL"))?;
+                Some(SmtpConfig {
+                    host,
+                    port,
+                    username: get("SMTP_USERNAME"),
+                    password: get("SMTP_PASSWORD").map(Secret::new),
+                    from,
+                    tls,
+                    ca_bundle: get("SMTP_CA_BUNDLE").map(PathBuf::from),
+                })
+            }
+        };
+        let pagerduty_events_url = Url::parse(
+            &get("PAGERDUTY_EVENTS_URL")
+                .unwrap_or_else(|| "https://events.pagerduty.com/v2/enqueue".to_owned()),
+        )
+        .map_err(|e| ConfigError::invalid("PAGERDUTY_EVENTS_URL", e.to_string()))?;
+        let schedule = |name: &'static str, default: &str| -> Result<_, ConfigError> {
+            match get(name) {
+                Some(v) if v.trim().eq_ignore_ascii_case("off") => Ok(None),
+                other => {
+                    let cron = other.unwrap_or_else(|| default.to_owned());
+                    parse_cron(&cron).map_err(|e| ConfigError::invalid(name, e))?;
+                    Ok(Some(cron))
+                }
+            }
+        };
+        Ok(Self {
+            smtp,
+            pagerduty_events_url,
+            allow_private_targets: flag(get, "OUTBOUND_ALLOW_PRIVATE"),
+            max_attempts: parse_u64(get, "ALERT_MAX_ATTEMPTS", 4)?.clamp(1, 20) as u32,
+            retry_base: Duration::from_millis(parse_u64(get, "ALERT_RETRY_BASE_MS", 2000)?),
+            send_timeout: Duration::from_secs(
+                parse_u64(get, "ALERT_SEND_TIMEOUT_SECONDS", 15)?.max(1),
+            ),
+            evaluation_schedule: schedule("ALERT_EVALUATION_SCHEDULE", "0 5 * * * *")?,
+            digest_schedule: schedule("ALERT_DIGEST_SCHEDULE", "0 0 8 * * *")?,
+            public_url: match get("PUBLIC_URL") {
+                None => None,
+                Some(v) => Some(
+                    Url::parse(&v)
+                        .map_err(|e| ConfigError::invalid("PUBLIC_URL", e.to_string()))?,
+                ),
+            },
+        })
     }
 }
 

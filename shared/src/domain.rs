@@ -101,6 +101,43 @@ wire_enum!(
     Role { Admin => "admin", User => "user" }
 );
 
+wire_enum!(
+    /// What an alert rule watches for.
+    AlertType {
+        SecretExpiring => "secret_expiring",
+        SecretExpired => "secret_expired",
+        ScanCompleted => "scan_completed",
+        VaultError => "vault_error",
+    }
+);
+
+wire_enum!(
+    /// The channel an alert rule delivers through.
+    DeliveryMethod {
+        Email => "email",
+        Slack => "slack",
+        Teams => "teams",
+        PagerDuty => "pagerduty",
+        Webhook => "webhook",
+    }
+);
+
+wire_enum!(
+    /// `immediate`: a message right after the evaluation that found something; `digest`: one
+    /// message per recipient per digest run.
+    DeliveryMode { Immediate => "immediate", Digest => "digest" }
+);
+
+wire_enum!(
+    /// Lifecycle of an alert delivery.
+    DeliveryStatus {
+        Queued => "queued",
+        Sending => "sending",
+        Sent => "sent",
+        Failed => "failed",
+    }
+);
+
 impl ScanStatus {
     /// Whether the scan has stopped changing.
     pub fn is_terminal(self) -> bool {

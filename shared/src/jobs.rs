@@ -19,6 +19,33 @@ pub const SCAN_VAULT: &str = "scan_vault";
 /// Job kind of a compliance evaluation over the whole inventory.
 pub const EVALUATE_COMPLIANCE: &str = "evaluate_compliance";
 
+/// Job kind of an alert evaluation (and, with `digest`, the digest run).
+pub const EVALUATE_ALERTS: &str = "evaluate_alerts";
+
+/// Job kind of sending one alert delivery.
+pub const DELIVER_ALERT: &str = "deliver_alert";
+
+/// Every queue, for depth gauges and the sweeper.
+pub const KINDS: &[&str] =
+    &[DISCOVER_VAULTS, SCAN_VAULT, EVALUATE_COMPLIANCE, EVALUATE_ALERTS, DELIVER_ALERT];
+
+/// Evaluate the alert rules: after a scan (`scan_id`), hourly, and for the digest (`digest`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EvaluateAlerts {
+    pub job_id: Uuid,
+    #[serde(default)]
+    pub scan_id: Option<Uuid>,
+    #[serde(default)]
+    pub digest: bool,
+}
+
+/// Send one alert delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliverAlert {
+    pub job_id: Uuid,
+    pub delivery_id: Uuid,
+}
+
 /// Evaluate every compliance rule over the inventory.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EvaluateCompliance {
@@ -46,6 +73,8 @@ pub struct Queues {
     pub discover_vaults: RedisStorage<DiscoverVaults>,
     pub scan_vault: RedisStorage<ScanVault>,
     pub evaluate_compliance: RedisStorage<EvaluateCompliance>,
+    pub evaluate_alerts: RedisStorage<EvaluateAlerts>,
+    pub deliver_alert: RedisStorage<DeliverAlert>,
     conn: ConnectionManager,
     prefix: String,
 }
@@ -74,6 +103,10 @@ impl Queues {
                 .with_config(queue_config(prefix, SCAN_VAULT)),
             evaluate_compliance: RedisStorage::new(conn.clone())
                 .with_config(queue_config(prefix, EVALUATE_COMPLIANCE)),
+            evaluate_alerts: RedisStorage::new(conn.clone())
+                .with_config(queue_config(prefix, EVALUATE_ALERTS)),
+            deliver_alert: RedisStorage::new(conn.clone())
+                .with_config(queue_config(prefix, DELIVER_ALERT)),
             conn,
             prefix: prefix.to_owned(),
         }
@@ -85,11 +118,21 @@ impl Queues {
         push(self.evaluate_compliance.clone(), job_id, task).await
     }
 
+    /// Pushes an alert evaluation whose apalis id is the job row's id.
+    pub async fn push_evaluate_alerts(&self, task: EvaluateAlerts) -> Result<(), EnqueueError> {
+        push(self.evaluate_alerts.clone(), task.job_id, task).await
+    }
+
+    /// Pushes an alert delivery whose apalis id is the job row's id.
+    pub async fn push_deliver_alert(&self, task: DeliverAlert) -> Result<(), EnqueueError> {
+        push(self.deliver_alert.clone(), task.job_id, task).await
+    }
+
     /// Tasks waiting per queue (ready plus scheduled), for the queue-depth gauge.
     pub async fn depths(&self) -> Result<Vec<(&'static str, i64)>, redis::RedisError> {
         let mut conn = self.conn.clone();
         let mut depths = Vec::new();
-        for kind in [DISCOVER_VAULTS, SCAN_VAULT, EVALUATE_COMPLIANCE] {
+        for &kind in KINDS {
             let config = queue_config(&self.prefix, kind);
             let (ready, scheduled): (i64, i64) = redis::pipe()
                 .cmd("LLEN")
@@ -161,5 +204,19 @@ pub async fn record_evaluation(
     let payload = serde_json::to_value(&task).unwrap_or_default();
     crate::db::jobs::insert(conn, task.job_id, EVALUATE_COMPLIANCE, "inventory", None, &payload)
         .await?;
+    Ok(task)
+}
+
+/// Records an alert evaluation job inside `conn`'s transaction; push the returned task after
+/// commit.
+pub async fn record_alert_evaluation(
+    conn: &mut sqlx::PgConnection,
+    scan_id: Option<Uuid>,
+    digest: bool,
+) -> Result<EvaluateAlerts, sqlx::Error> {
+    let task = EvaluateAlerts { job_id: Uuid::new_v4(), scan_id, digest };
+    let payload = serde_json::to_value(task).unwrap_or_default();
+    let subject = if digest { "digest" } else { "rules" };
+    crate::db::jobs::insert(conn, task.job_id, EVALUATE_ALERTS, subject, None, &payload).await?;
     Ok(task)
 }

@@ -37,9 +37,14 @@ pub async fn stats(pool: &PgPool) -> Result<Vec<(&'static str, TableStats)>, sql
     let (rows, oldest): (i64, Option<DateTime<Utc>>) =
         sqlx::query_as("SELECT count(*), min(at) FROM audit_entries").fetch_one(pool).await?;
     let mut out = vec![("audit", TableStats { rows, oldest, recorded: true })];
-    for other in ["rotation", "sync", "alerts"] {
+    let (rows, oldest): (i64, Option<DateTime<Utc>>) =
+        sqlx::query_as("SELECT count(*), min(created_at) FROM alert_deliveries")
+            .fetch_one(pool)
+            .await?;
+    for other in ["rotation", "sync"] {
         out.push((other, TableStats { rows: 0, oldest: None, recorded: false }));
     }
+    out.push(("alerts", TableStats { rows, oldest, recorded: true }));
     Ok(out)
 }
 
@@ -55,7 +60,8 @@ pub async fn purge(
     let cutoff = Utc::now() - Duration::days(days);
     let purged = match history_type {
         "audit" => purge_audit(conn, cutoff).await?,
-        // Rotation, sync and alert history have no tables yet: nothing to purge.
+        "alerts" => purge_alerts(conn, cutoff).await?,
+        // Rotation and sync history have no tables yet: nothing to purge.
         _ => 0,
     };
     let details = serde_json::json!({"historyType": history_type, "retentionDays": days,
@@ -98,4 +104,38 @@ async fn purge_audit(conn: &mut PgConnection, cutoff: DateTime<Utc>) -> Result<i
     .execute(&mut *conn)
     .await?;
     Ok(deleted)
+}
+
+/// Deliveries (with their attempts) older than the cutoff go. Events go only once they can no
+/// longer recur: their asset is gone or has a newer version. An event of a still-current
+/// crossing stays, since it is what stops that crossing from alerting again.
+async fn purge_alerts(conn: &mut PgConnection, cutoff: DateTime<Utc>) -> Result<i64, sqlx::Error> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('certifyclouds:alerts'))")
+        .execute(&mut *conn)
+        .await?;
+    let deliveries = sqlx::query(
+        "DELETE FROM alert_deliveries d WHERE d.created_at < $1 AND d.status IN ('sent', 'failed')",
+    )
+    .bind(cutoff)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected() as i64;
+    sqlx::query(
+        "DELETE FROM alert_events e WHERE e.created_at < $1 AND e.state <> 'pending' \
+           AND (e.asset_id IS NULL OR NOT EXISTS (SELECT 1 FROM assets a \
+                WHERE a.id = e.asset_id AND a.deleted_at IS NULL \
+                  AND a.version IS NOT DISTINCT FROM e.asset_version)) \
+           AND e.scan_id IS NULL",
+    )
+    .bind(cutoff)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "DELETE FROM alert_events e WHERE e.created_at < $1 AND e.state <> 'pending' \
+           AND e.scan_id IS NOT NULL",
+    )
+    .bind(cutoff)
+    .execute(&mut *conn)
+    .await?;
+    Ok(deliveries)
 }

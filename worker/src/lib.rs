@@ -45,6 +45,8 @@ pub struct WorkerState {
 /// How long a shutdown waits for in-flight jobs before giving up on them.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 const HEARTBEAT_EVERY: Duration = Duration::from_secs(5);
+/// Alert deliveries one process sends at once (each mostly waits on a peer).
+const DELIVERY_CONCURRENCY: usize = 4;
 
 /// A name no other worker process shares: role, host, pid and a random suffix.
 pub fn unique_name() -> String {
@@ -116,6 +118,8 @@ pub async fn run(
     let discover_state = state.clone();
     let scan_state = state.clone();
     let compliance_state = state.clone();
+    let alerts_state = state.clone();
+    let delivery_state = state.clone();
     let monitor = Monitor::new()
         .register(move |_| {
             WorkerBuilder::new(format!("{}-{}", discover_state.name, shared::jobs::DISCOVER_VAULTS))
@@ -141,6 +145,20 @@ pub async fn run(
             .data(compliance_state.clone())
             .concurrency(1)
             .build(jobs::evaluate_compliance::handle)
+        })
+        .register(move |_| {
+            WorkerBuilder::new(format!("{}-{}", alerts_state.name, shared::jobs::EVALUATE_ALERTS))
+                .backend(alerts_state.queues.evaluate_alerts.clone())
+                .data(alerts_state.clone())
+                .concurrency(1)
+                .build(jobs::evaluate_alerts::handle)
+        })
+        .register(move |_| {
+            WorkerBuilder::new(format!("{}-{}", delivery_state.name, shared::jobs::DELIVER_ALERT))
+                .backend(delivery_state.queues.deliver_alert.clone())
+                .data(delivery_state.clone())
+                .concurrency(DELIVERY_CONCURRENCY)
+                .build(jobs::deliver_alert::handle)
         })
         .shutdown_timeout(SHUTDOWN_GRACE);
 

@@ -9,6 +9,8 @@
 //! | `full` | `0 30 2 * * *` (02:30 daily) | `SCAN_SCHEDULE_FULL` | a `full` scan |
 //!
 //! | `retention` | `0 15 3 * * *` (03:15 daily) | `RETENTION_SCHEDULE` | the retention purge, run in the claiming transaction |
+//! | `alerts` | `0 5 * * * *` (hourly) | `ALERT_EVALUATION_SCHEDULE` | an alert evaluation ([`crate::jobs::evaluate_alerts`]) |
+//! | `alert_digest` | `0 0 8 * * *` (08:00 daily) | `ALERT_DIGEST_SCHEDULE` | the digest run (an evaluation that also sends digests) |
 //!
 //! A scan tick missed while no worker ran is caught up once at start-up (not once per missed
 //! tick).
@@ -63,6 +65,31 @@ pub async fn start(
         .context("the retention schedule")?;
         scheduler.add(job).await.context("adding the retention schedule")?;
     }
+    let alert_schedules = [
+        (ALERTS, state.config.alerts.evaluation_schedule.clone(), false),
+        (ALERT_DIGEST, state.config.alerts.digest_schedule.clone(), true),
+    ];
+    for (name, cron, digest) in alert_schedules {
+        let Some(cron) = cron else { continue };
+        catch_up_alerts(state, name, &cron, digest).await?;
+        let state = state.clone();
+        let expression = cron.clone();
+        let job = Job::new_async(expression.as_str(), move |_id, _lock| {
+            let state = state.clone();
+            let cron = cron.clone();
+            Box::pin(async move {
+                if let Err(e) = fire_alerts(&state, name, &cron, digest, Utc::now()).await {
+                    tracing::warn!(
+                        schedule = name,
+                        error = format!("{e:#}"),
+                        "scheduled alert evaluation could not be recorded"
+                    );
+                }
+            })
+        })
+        .with_context(|| format!("the {name} schedule"))?;
+        scheduler.add(job).await.context("adding an alert schedule")?;
+    }
     scheduler.start().await.context("starting the cron scheduler")?;
     Ok(scheduler)
 }
@@ -90,6 +117,56 @@ pub async fn purge(state: &WorkerState, cron: &str, now: DateTime<Utc>) -> anyho
     }
     tx.commit().await?;
     Ok(true)
+}
+
+/// Schedule names of the alert evaluation and the digest run in `schedule_ticks`.
+pub const ALERTS: &str = "alerts";
+pub const ALERT_DIGEST: &str = "alert_digest";
+
+/// Claims the alert tick at `now` and, if this replica won it, records and enqueues an alert
+/// evaluation (`digest`: the digest run). Returns whether this replica claimed the tick.
+pub async fn fire_alerts(
+    state: &WorkerState,
+    name: &'static str,
+    cron: &str,
+    digest: bool,
+    now: DateTime<Utc>,
+) -> anyhow::Result<bool> {
+    let parsed = parse_cron(cron).map_err(anyhow::Error::msg)?;
+    let fire_at = parsed
+        .find_previous_occurrence(&now.trunc_subsecs(0), true)
+        .map_err(|e| anyhow::anyhow!("schedule {name}: {e}"))?;
+    let mut tx = state.pool.begin().await?;
+    if !db::scans::claim_tick(&mut tx, name, fire_at, &state.name, "enqueued").await? {
+        return Ok(false);
+    }
+    let task = shared::jobs::record_alert_evaluation(&mut tx, None, digest).await?;
+    tx.commit().await?;
+    if let Err(e) = state.queues.push_evaluate_alerts(task).await {
+        tracing::warn!(error = %e, "scheduled alert evaluation recorded but not enqueued");
+    }
+    Ok(true)
+}
+
+/// Runs a missed alert tick once at start-up (a digest must not be skipped because no worker
+/// ran at 08:00).
+async fn catch_up_alerts(
+    state: &WorkerState,
+    name: &'static str,
+    cron: &str,
+    digest: bool,
+) -> anyhow::Result<()> {
+    let parsed = parse_cron(cron).map_err(anyhow::Error::msg)?;
+    let due = parsed
+        .find_previous_occurrence(&Utc::now().trunc_subsecs(0), true)
+        .map_err(|e| anyhow::anyhow!("schedule {name}: {e}"))?;
+    let Some(last) = db::scans::last_tick(&state.pool, name).await? else {
+        return Ok(());
+    };
+    if last < due && fire_alerts(state, name, cron, digest, due).await? {
+        tracing::info!(schedule = name, missed = %due, "caught up a missed alert tick");
+    }
+    Ok(())
 }
 
 /// The occurrence a tick firing at `now` belongs to (the scheduler may fire a little late).

@@ -68,6 +68,14 @@ pub async fn sweep(state: &WorkerState, grace: Duration) -> anyhow::Result<usize
                 let task: shared::jobs::EvaluateCompliance = serde_json::from_value(job.payload)?;
                 state.queues.push_evaluate(task).await
             }
+            shared::jobs::EVALUATE_ALERTS => {
+                let task: shared::jobs::EvaluateAlerts = serde_json::from_value(job.payload)?;
+                state.queues.push_evaluate_alerts(task).await
+            }
+            shared::jobs::DELIVER_ALERT => {
+                let task: shared::jobs::DeliverAlert = serde_json::from_value(job.payload)?;
+                state.queues.push_deliver_alert(task).await
+            }
             other => {
                 tracing::warn!(job.id = %job.id, job.kind = other, "queued job of unknown kind");
                 continue;

@@ -31,7 +31,7 @@ pub struct AuditQuery {
 }
 
 /// `2026-01-31` (a whole day) or an RFC 3339 time.
-fn parse_bound(field: &str, value: &str, end: bool) -> Result<DateTime<Utc>, ApiError> {
+pub(crate) fn parse_bound(field: &str, value: &str, end: bool) -> Result<DateTime<Utc>, ApiError> {
     if let Ok(t) = DateTime::parse_from_rfc3339(value) {
         return Ok(t.with_timezone(&Utc));
     }

@@ -1,6 +1,7 @@
 //! Every route of the API in one list that reads like the API reference, each with the access
 //! it needs. Handlers live in one module per resource.
 
+pub mod alerts;
 pub mod audit;
 pub mod auth;
 pub mod compliance;
@@ -55,6 +56,12 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("POST", "/compliance/evaluate", Access::User),
     ("GET", "/compliance/frameworks", Access::User),
     ("GET", "/compliance/frameworks/{framework_id}", Access::User),
+    ("GET", "/alerts/rules", Access::User),
+    ("POST", "/alerts/rules", Access::User),
+    ("PUT", "/alerts/rules/{rule_id}", Access::User),
+    ("DELETE", "/alerts/rules/{rule_id}", Access::User),
+    ("POST", "/alerts/rules/{rule_id}/test", Access::User),
+    ("GET", "/alerts/history", Access::User),
     ("GET", "/audit/entries", Access::User),
     ("GET", "/audit/export", Access::User),
     ("GET", "/audit/verify", Access::User),
@@ -98,6 +105,10 @@ pub fn router() -> Router<AppState> {
         .route("/compliance/evaluate", post(compliance::evaluate))
         .route("/compliance/frameworks", get(compliance::list_frameworks))
         .route("/compliance/frameworks/{framework_id}", get(compliance::get_framework))
+        .route("/alerts/rules", get(alerts::list_rules).post(alerts::create_rule))
+        .route("/alerts/rules/{rule_id}", put(alerts::update_rule).delete(alerts::delete_rule))
+        .route("/alerts/rules/{rule_id}/test", post(alerts::test_rule))
+        .route("/alerts/history", get(alerts::history))
         .route("/audit/entries", get(audit::entries))
         .route("/audit/export", get(audit::export))
         .route("/audit/verify", get(audit::verify))

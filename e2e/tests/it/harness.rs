@@ -179,6 +179,12 @@ impl TestApp {
         vars.insert("SCAN_SCHEDULE_FULL".into(), "off".into());
         vars.insert("WORKER_METRICS_ADDR".into(), "off".into());
         vars.insert("RETENTION_SCHEDULE".into(), "off".into());
+        vars.insert("ALERT_EVALUATION_SCHEDULE".into(), "off".into());
+        vars.insert("ALERT_DIGEST_SCHEDULE".into(), "off".into());
+        // Alert peers are on loopback; retries are quick so failure tests stay short.
+        vars.insert("OUTBOUND_ALLOW_PRIVATE".into(), "true".into());
+        vars.insert("ALERT_RETRY_BASE_MS".into(), "200".into());
+        vars.insert("ALERT_SEND_TIMEOUT_SECONDS".into(), "5".into());
         // Tests poll often; the rate-limit test sets its own limits.
         for limit in ["RATE_LIMIT_PER_MINUTE", "RATE_LIMIT_PER_HOUR", "LOGIN_RATE_LIMIT_PER_MINUTE"]
         {

@@ -2,6 +2,7 @@
 //! against the machine's Postgres and Redis (a fresh database and Redis key prefix per test)
 //! and a cloudsim process per test that plays Azure over HTTPS.
 
+mod alerts;
 mod audit;
 mod auth;
 mod bad_input;
@@ -9,6 +10,7 @@ mod compliance;
 mod cron;
 mod harness;
 mod metrics;
+mod peers;
 mod scan;
 mod settings;
 mod subscriptions;

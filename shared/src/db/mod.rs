@@ -1,6 +1,7 @@
 //! Database access, one module per aggregate. Queries are checked at run time
 //! (`sqlx::query_as` with `FromRow`); writes for bulk work are set-based (`UNNEST`).
 
+pub mod alerts;
 pub mod assets;
 pub mod jobs;
 pub mod scans;

@@ -58,3 +58,26 @@ pub async fn discovery_limits(
         scan_timeout_seconds: int_or(&stored, "performance", "discoveryScanTimeout", 300) as u64,
     })
 }
+
+/// The stored value of a boolean setting if it is valid, else its default.
+fn bool_or(stored: &[Stored], category: &str, key: &str, default: bool) -> bool {
+    let valid = settings::find(category, key).and_then(|def| {
+        stored
+            .iter()
+            .find(|s| s.category == category && s.key == key)
+            .and_then(|s| def.validate(&s.value).ok())
+    });
+    valid.and_then(|v| v.as_bool()).unwrap_or(default)
+}
+
+/// Whether alert notifications are on (`features.enableNotifications`).
+pub async fn notifications_enabled(pool: &PgPool) -> Result<bool, sqlx::Error> {
+    let stored = settings::stored(pool).await?;
+    Ok(bool_or(&stored, "features", "enableNotifications", true))
+}
+
+/// The threshold of alert rules created without one (`alert-defaults.defaultThresholdDays`).
+pub async fn default_threshold_days(pool: &PgPool) -> Result<i64, sqlx::Error> {
+    let stored = settings::stored(pool).await?;
+    Ok(int_or(&stored, "alert-defaults", "defaultThresholdDays", 30))
+}

@@ -71,7 +71,13 @@ async fn run(task: &DiscoverVaults, state: &WorkerState) -> anyhow::Result<Outco
                 json!({"error": message}),
             )
             .await?;
+            // A failed scan is news too, for `scan_completed` rules.
+            let alerts =
+                shared::jobs::record_alert_evaluation(&mut tx, Some(task.scan_id), false).await?;
             tx.commit().await?;
+            if let Err(e) = state.queues.push_evaluate_alerts(alerts).await {
+                tracing::warn!(error = %e, "alert evaluation recorded but not enqueued");
+            }
             Ok(Outcome::Failed)
         }
     }

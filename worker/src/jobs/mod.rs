@@ -1,7 +1,9 @@
 //! One job per file, each named for what it does. Handlers are idempotent by job id: a job
 //! whose row already finished is acknowledged and skipped.
 
+pub mod deliver_alert;
 pub mod discover_vaults;
+pub mod evaluate_alerts;
 pub mod evaluate_compliance;
 pub mod scan_vault;
 

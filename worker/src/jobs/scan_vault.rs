@@ -116,9 +116,13 @@ async fn run(task: &ScanVault, state: &WorkerState) -> anyhow::Result<Outcome> {
         }
     };
     let mut evaluation = None;
+    let mut alerts = None;
     if let Some(status) = scan_status.as_deref().filter(|s| *s != "running") {
-        // A finished scan is followed by a compliance evaluation of the new inventory.
+        // A finished scan is followed by a compliance evaluation of the new inventory and an
+        // alert evaluation that knows which scan finished.
         evaluation = Some(shared::jobs::record_evaluation(&mut tx).await?);
+        alerts =
+            Some(shared::jobs::record_alert_evaluation(&mut tx, Some(task.scan_id), false).await?);
         let target = task.scan_id.to_string();
         audit::record(
             &mut tx,
@@ -136,6 +140,11 @@ async fn run(task: &ScanVault, state: &WorkerState) -> anyhow::Result<Outcome> {
         && let Err(e) = state.queues.push_evaluate(evaluation).await
     {
         tracing::warn!(error = %e, "compliance evaluation recorded but not enqueued");
+    }
+    if let Some(alerts) = alerts
+        && let Err(e) = state.queues.push_evaluate_alerts(alerts).await
+    {
+        tracing::warn!(error = %e, "alert evaluation recorded but not enqueued");
     }
     if scan_status.as_deref().is_some_and(|s| s != "running") {
         record_finished_scan(state, task.scan_id).await?;
