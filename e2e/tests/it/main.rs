@@ -5,8 +5,10 @@
 mod audit;
 mod auth;
 mod bad_input;
+mod browser;
 mod compliance;
 mod cron;
+mod dashboard;
 mod harness;
 mod metrics;
 mod scan;
