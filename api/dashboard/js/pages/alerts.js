@@ -1,15 +1,23 @@
 // Alert rules (create, edit, test, delete) and the delivery history, against `/alerts/rules`
-// and `/alerts/history`. A rule is {id, name, alertType, thresholdDays, deliveryMethod,
-// deliveryMode, recipients, enabled}; the API validates each field and names the one it refuses.
+// and `/alerts/history`. A rule is {id, name, alertType, thresholdDays | thresholds,
+// deliveryMethod, deliveryMode, recipients, channel, enabled}; channel credentials (webhook URL,
+// routing key, signing secret) are write-only. The API validates each field and names the one
+// it refuses, which the form shows.
 
 import { get, post, put, del } from '../api.js';
 import { h, heading, badge, table, when, field, select, pager, problem, toast, values } from '../dom.js';
 
 export const title = 'Alerts';
 
-const TYPES = ['secret_expiring', 'certificate_expiring', 'key_expiring'];
+const TYPES = [
+  ['secret_expiring', 'An item will expire (thresholds)'],
+  ['secret_expired', 'An item has expired'],
+  ['scan_completed', 'A scan completed'],
+  ['vault_error', 'A vault could not be scanned'],
+];
 const METHODS = [['email', 'Email'], ['slack', 'Slack'], ['teams', 'Microsoft Teams'], ['pagerduty', 'PagerDuty'], ['webhook', 'Webhook']];
 const MODES = [['immediate', 'Immediate'], ['digest', 'Digest']];
+const STATUSES = [['', 'Any'], ['queued', 'Queued'], ['sending', 'Sending'], ['sent', 'Sent'], ['failed', 'Failed']];
 
 function tabs(active) {
   const tab = (href, label, key) =>
@@ -20,24 +28,48 @@ function tabs(active) {
 function ruleForm(rule, done) {
   const message = h('div', {});
   const editing = Boolean(rule.id);
-  const typeList = h('datalist', { id: 'alert-types' }, TYPES.map((t) => h('option', { value: t })));
+  const threshold = rule.thresholds?.length ? rule.thresholds.join(', ') : (rule.thresholdDays ?? '');
+  const configured = rule.channel?.configured ? ' (stored; leave empty to keep it)' : '';
+  const groups = {
+    threshold: field('Thresholds (days before expiry)', h('input', { name: 'thresholds', value: threshold, inputmode: 'numeric' }), 'One or more, comma separated, e.g. 30, 7, 1; empty uses the alert-defaults setting'),
+    recipients: field('Recipients', h('textarea', { name: 'recipients', rows: 3 }, (rule.recipients || []).join('\n')), 'Email addresses, one per line'),
+    url: field(`Webhook URL${configured}`, h('input', { name: 'webhookUrl', type: 'url', autocomplete: 'off' })),
+    key: field(`PagerDuty routing key${configured}`, h('input', { name: 'routingKey', autocomplete: 'off' })),
+    secret: field(`Signing secret${rule.channel?.signed ? ' (stored; leave empty to keep it)' : ''}`, h('input', { name: 'signingSecret', type: 'password', autocomplete: 'new-password' }), 'Optional: signs each webhook body'),
+  };
+  const show = () => {
+    const type = form.elements.alertType.value;
+    const method = form.elements.deliveryMethod.value;
+    groups.threshold.hidden = type !== 'secret_expiring';
+    groups.recipients.hidden = method !== 'email';
+    groups.url.hidden = !['slack', 'teams', 'webhook'].includes(method);
+    groups.key.hidden = method !== 'pagerduty';
+    groups.secret.hidden = method !== 'webhook';
+  };
   const form = h(
     'form',
     {
       class: 'card rule-form',
       'aria-labelledby': 'rule-title',
+      onchange: () => show(),
       async onsubmit(event) {
         event.preventDefault();
         const v = values(form);
         const body = {
           name: v.name.trim(),
-          alertType: v.alertType.trim(),
-          thresholdDays: Number(v.thresholdDays),
+          alertType: v.alertType,
           deliveryMethod: v.deliveryMethod,
           deliveryMode: v.deliveryMode,
-          recipients: v.recipients.split(/[\n,]/).map((r) => r.trim()).filter(Boolean),
           enabled: form.elements.enabled.checked,
         };
+        const days = (v.thresholds || '').split(',').map((d) => d.trim()).filter(Boolean);
+        if (v.alertType === 'secret_expiring' && days.length) body.thresholds = days.map(Number);
+        if (v.deliveryMethod === 'email') {
+          body.recipients = v.recipients.split(/[\n,]/).map((r) => r.trim()).filter(Boolean);
+        }
+        for (const key of ['webhookUrl', 'routingKey', 'signingSecret']) {
+          if (!groups[{ webhookUrl: 'url', routingKey: 'key', signingSecret: 'secret' }[key]].hidden && v[key]) body[key] = v[key];
+        }
         try {
           if (editing) await put(`/alerts/rules/${encodeURIComponent(rule.id)}`, body);
           else await post('/alerts/rules', body);
@@ -51,15 +83,18 @@ function ruleForm(rule, done) {
     h('h2', { id: 'rule-title' }, editing ? `Edit “${rule.name}”` : 'New rule'),
     message,
     field('Name', h('input', { name: 'name', value: rule.name || '', required: true })),
-    field('Alert type', h('input', { name: 'alertType', list: 'alert-types', value: rule.alertType || 'secret_expiring', required: true })),
-    typeList,
-    field('Threshold (days before expiry)', h('input', { name: 'thresholdDays', type: 'number', min: 0, value: rule.thresholdDays ?? 30, required: true })),
+    field('Alert type', select('alertType', TYPES, rule.alertType || 'secret_expiring')),
+    groups.threshold,
     field('Delivery method', select('deliveryMethod', METHODS, rule.deliveryMethod || 'email')),
     field('Delivery mode', select('deliveryMode', MODES, rule.deliveryMode || 'immediate')),
-    field('Recipients', h('textarea', { name: 'recipients', rows: 3 }, (rule.recipients || []).join('\n')), 'One per line: addresses, or webhook URLs'),
+    groups.recipients,
+    groups.url,
+    groups.key,
+    groups.secret,
     h('div', { class: 'field checkbox' }, h('input', { type: 'checkbox', name: 'enabled', id: 'rule-enabled', checked: rule.enabled ?? true }), h('label', { for: 'rule-enabled' }, 'Enabled')),
     h('div', { class: 'actions' }, h('button', { type: 'submit' }, editing ? 'Save rule' : 'Create rule'), h('button', { type: 'button', class: 'secondary', onclick: done }, 'Cancel')),
   );
+  show();
   return form;
 }
 
@@ -86,8 +121,16 @@ async function rules(ctx) {
           'aria-label': `Test ${r.name}`,
           async onclick() {
             try {
-              const result = await post(`/alerts/rules/${encodeURIComponent(r.id)}/test`);
-              message.replaceChildren(h('p', { class: 'ok', role: 'status' }, `Test of “${r.name}”: ${result?.status || result?.message || 'sent'}`));
+              const outcome = await post(`/alerts/rules/${encodeURIComponent(r.id)}/test`);
+              const sent = outcome.status === 'sent';
+              message.replaceChildren(
+                h(
+                  'div',
+                  { class: sent ? 'ok' : 'problem', role: 'status' },
+                  `Test of “${r.name}” through ${outcome.deliveryMethod}: ${outcome.status}`,
+                  h('ul', {}, (outcome.results || []).map((x) => h('li', {}, `${x.recipient || 'channel'}: ${x.status}${x.responseCode ? ` (HTTP ${x.responseCode})` : ''}${x.error ? ` — ${x.error}` : ''}`))),
+                ),
+              );
             } catch (e) {
               message.replaceChildren(problem(e));
             }
@@ -126,9 +169,9 @@ async function rules(ctx) {
       [
         { label: 'Name', cell: (r) => r.name },
         { label: 'Type', cell: (r) => r.alertType },
-        { label: 'Threshold', cell: (r) => `${r.thresholdDays} days` },
+        { label: 'Thresholds', cell: (r) => (r.thresholds?.length ? `${r.thresholds.join(', ')} days` : r.thresholdDays != null ? `${r.thresholdDays} days` : '—') },
         { label: 'Delivery', cell: (r) => `${r.deliveryMethod}, ${r.deliveryMode}` },
-        { label: 'Recipients', cell: (r) => (r.recipients || []).join(', ') },
+        { label: 'Recipients', cell: (r) => (r.recipients?.length ? r.recipients.join(', ') : r.channel?.host || (r.channel?.configured ? 'configured' : '—')) },
         { label: 'Enabled', cell: (r) => (r.enabled ? 'yes' : 'no') },
         { label: 'Actions', cell: actions },
       ],
@@ -149,7 +192,6 @@ async function history(ctx) {
     for (const [k, v] of [...q.entries()]) if (!v || v === '0') q.delete(k);
     ctx.navigate(`/ui/alerts?${q}`);
   };
-  const pick = (o, ...keys) => keys.map((k) => o[k]).find((v) => v !== undefined && v !== null);
   return h(
     'div',
     {},
@@ -166,21 +208,21 @@ async function history(ctx) {
           go({ ...values(event.target), offset: 0 });
         },
       },
-      field('Status', select('status', [['', 'Any'], ['pending', 'Pending'], ['sent', 'Sent'], ['failed', 'Failed']], filters.status)),
+      field('Status', select('status', STATUSES, filters.status)),
       field('From', h('input', { type: 'date', name: 'start_date', value: filters.start_date })),
       field('To', h('input', { type: 'date', name: 'end_date', value: filters.end_date })),
       h('div', { class: 'actions' }, h('button', { type: 'submit' }, 'Apply')),
     ),
     table(
       [
-        { label: 'Time', cell: (e) => when(pick(e, 'createdAt', 'sentAt', 'at')) },
-        { label: 'Rule', cell: (e) => pick(e, 'ruleName', 'ruleId') },
-        { label: 'Asset', cell: (e) => (e.assetId ? h('a', { href: `/ui/assets/${e.assetId}` }, pick(e, 'assetName', 'assetId')) : pick(e, 'assetName')) },
-        { label: 'Channel', cell: (e) => pick(e, 'deliveryMethod', 'channel') },
-        { label: 'Recipient', cell: (e) => pick(e, 'recipient') },
+        { label: 'Time', cell: (e) => when(e.createdAt) },
+        { label: 'Rule', cell: (e) => e.ruleName },
+        { label: 'Subject', cell: (e) => `${e.subject}${e.eventCount > 1 ? ` (${e.eventCount} events)` : ''}` },
+        { label: 'Channel', cell: (e) => `${e.deliveryMethod}, ${e.deliveryMode}` },
+        { label: 'Recipient', cell: (e) => e.recipient },
         { label: 'Status', cell: (e) => badge(e.status) },
-        { label: 'Attempts', cell: (e) => pick(e, 'attempts', 'attempt') },
-        { label: 'Error', cell: (e) => pick(e, 'error') },
+        { label: 'Attempts', cell: (e) => e.attempts },
+        { label: 'Error', cell: (e) => e.error },
       ],
       items,
       { empty: 'No delivery matches these filters.' },
