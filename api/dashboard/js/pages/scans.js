@@ -137,7 +137,11 @@ export async function render(ctx) {
           const accepted = await post('/api/assets/discovery/scan', { mode: event.target.mode.value });
           ctx.navigate(`/ui/scans/${accepted.scanId}`);
         } catch (e) {
-          message.replaceChildren(problem(e));
+          const active = e.code === 'scan_in_progress' && e.message.match(/[0-9a-f-]{36}/)?.[0];
+          message.replaceChildren(
+            problem(e),
+            active ? h('p', {}, h('a', { href: `/ui/scans/${active}` }, 'Follow the active scan')) : null,
+          );
           button.disabled = false;
         }
       },
