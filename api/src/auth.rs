@@ -1,7 +1,9 @@
 //! Authentication: Argon2id password hashes, HS256 JWTs with a `jti` that logout revokes, and
 //! the extractors that guard routes. A token comes from `Authorization: Bearer` or from the
 //! HttpOnly session cookie the login sets for the dashboard; with the cookie, mutations must
-//! also carry the CSRF token (double submit: `x-csrf-token` header equal to the CSRF cookie).
+//! also carry the CSRF token in an `x-csrf-token` header. That token is an HMAC of the session's
+//! `jti`, handed to the page in a cookie its script can read: a cross-site page can neither read
+//! it nor compute it, and a cookie planted by a sibling host does not match the session.
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -21,6 +23,23 @@ use crate::state::AppState;
 pub const SESSION_COOKIE: &str = "cc_session";
 /// Name of the CSRF cookie (readable by the dashboard's script, unlike the session cookie).
 pub const CSRF_COOKIE: &str = "cc_csrf";
+
+/// The CSRF token of a session: HMAC-SHA256 of its `jti` under a key derived from `SECRET_KEY`.
+pub fn csrf_token(state: &AppState, jti: Uuid) -> String {
+    let key = csrf_key(state);
+    hex::encode(aws_lc_rs::hmac::sign(&key, jti.as_bytes()).as_ref())
+}
+
+fn csrf_key(state: &AppState) -> aws_lc_rs::hmac::Key {
+    let derived = shared::config::derive_key(state.config.secret_key.expose(), "csrf");
+    aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, derived.as_bytes())
+}
+
+/// Whether `sent` is the session's CSRF token, compared in constant time.
+fn csrf_matches(state: &AppState, jti: Uuid, sent: &str) -> bool {
+    let Ok(tag) = hex::decode(sent) else { return false };
+    aws_lc_rs::hmac::verify(&csrf_key(state), jti.as_bytes(), &tag).is_ok()
+}
 
 /// The claims of a product token.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -159,14 +178,6 @@ impl FromRequestParts<AppState> for AuthUser {
             },
         };
         let claims = verify(state, &token)?;
-
-        if from_cookie && !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS) {
-            let sent = parts.headers.get("x-csrf-token").and_then(|v| v.to_str().ok());
-            let expected = cookie(parts, CSRF_COOKIE);
-            if sent.is_none() || sent != expected {
-                return Err(ApiError::forbidden("the CSRF token is missing or wrong"));
-            }
-        }
         let Some(check) =
             shared::db::users::token_check(&state.pool, claims.sub, claims.jti).await?
         else {
@@ -176,6 +187,16 @@ impl FromRequestParts<AppState> for AuthUser {
             check.tokens_valid_after.is_some_and(|after| claims.iat_ms < after.timestamp_millis());
         if check.revoked || superseded {
             return Err(ApiError::unauthorized("the token was revoked; log in again"));
+        }
+        // Checked only once the session is known to be live, so a stale cookie reads as 401.
+        if from_cookie && !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS) {
+            let sent = parts.headers.get("x-csrf-token").and_then(|v| v.to_str().ok());
+            if !sent.is_some_and(|t| csrf_matches(state, claims.jti, t)) {
+                return Err(ApiError::forbidden(
+                    "with the session cookie, this request needs the x-csrf-token header \
+                     (the value of the cc_csrf cookie)",
+                ));
+            }
         }
         // The role in force is the stored one: a demotion takes effect at once.
         let mut claims = claims;

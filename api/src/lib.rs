@@ -2,6 +2,7 @@
 //! It holds no state of its own, so any number of replicas can run behind a load balancer.
 
 pub mod auth;
+pub mod dashboard;
 pub mod error;
 pub mod extract;
 pub mod licence;
@@ -88,7 +89,8 @@ async fn bootstrap_admin(state: &AppState) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The application: every route, the error-shaped fallbacks, request ids and security headers.
+/// The application: every route, the dashboard, the error-shaped fallbacks, request ids and
+/// security headers.
 pub fn app(state: AppState) -> Router {
     let security_headers = [
         ("x-content-type-options", "nosniff"),
@@ -99,6 +101,7 @@ pub fn app(state: AppState) -> Router {
         ("cache-control", "no-store"),
     ];
     let mut router = routes::router()
+        .merge(dashboard::router())
         .fallback(error::unknown_route)
         .method_not_allowed_fallback(|| async {
             ApiError::new(

@@ -26,6 +26,10 @@ pub struct Config {
     pub secret_key: Secret,
     pub jwt_secret: Secret,
     pub jwt_ttl: Duration,
+    /// Whether the session cookies carry `Secure` (`COOKIE_SECURE`, on unless set to false):
+    /// turn it off only where the dashboard is served over plain HTTP to a host that is not
+    /// `localhost`, since browsers then drop secure cookies.
+    pub cookie_secure: bool,
     pub admin_username: String,
     pub admin_password: Option<Secret>,
     pub worker_concurrency: usize,
@@ -152,6 +156,11 @@ impl Config {
             secret_key: Secret::new(secret_key),
             jwt_secret: Secret::new(jwt_secret),
             jwt_ttl,
+            cookie_secure: match get("COOKIE_SECURE").map(|v| v.to_ascii_lowercase()).as_deref() {
+                None | Some("1" | "true" | "yes") => true,
+                Some("0" | "false" | "no") => false,
+                Some(_) => return Err(ConfigError::invalid("COOKIE_SECURE", "use true or false")),
+            },
             admin_username: get("ADMIN_USERNAME").unwrap_or_else(|| "admin".to_owned()),
             admin_password: get("ADMIN_PASSWORD").map(Secret::new),
             worker_concurrency,

@@ -102,11 +102,14 @@ pub async fn login(
     tx.commit().await?;
 
     let ttl = state.config.jwt_ttl.as_secs();
-    let csrf = uuid::Uuid::new_v4().simple().to_string();
+    let csrf = auth::csrf_token(&state, claims.jti);
+    let secure = if state.config.cookie_secure { "; Secure" } else { "" };
     let mut headers = HeaderMap::new();
     for cookie in [
-        format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={ttl}"),
-        format!("{CSRF_COOKIE}={csrf}; Path=/; SameSite=Strict; Max-Age={ttl}"),
+        format!(
+            "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={ttl}{secure}"
+        ),
+        format!("{CSRF_COOKIE}={csrf}; Path=/; SameSite=Strict; Max-Age={ttl}{secure}"),
     ] {
         let value = HeaderValue::from_str(&cookie)
             .map_err(|e| ApiError::internal(format!("cookie header: {e}")))?;
@@ -136,8 +139,10 @@ pub async fn logout(
     .await?;
     tx.commit().await?;
     let mut headers = HeaderMap::new();
+    let secure = if state.config.cookie_secure { "; Secure" } else { "" };
     for name in [SESSION_COOKIE, CSRF_COOKIE] {
-        let value = HeaderValue::from_str(&format!("{name}=; Path=/; Max-Age=0"))
+        let cleared = format!("{name}=; Path=/; SameSite=Strict; Max-Age=0{secure}");
+        let value = HeaderValue::from_str(&cleared)
             .map_err(|e| ApiError::internal(format!("cookie header: {e}")))?;
         headers.append(header::SET_COOKIE, value);
     }
