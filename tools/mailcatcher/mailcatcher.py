@@ -110,7 +110,8 @@ class Authenticator:
             and auth_data.login == self.user
             and auth_data.password == self.password
         )
-        return AuthResult(success=ok)
+        # handled=False: aiosmtpd answers 535 itself when the check fails.
+        return AuthResult(success=ok, handled=False)
 
 
 PAGE = """<!DOCTYPE html><html><head><meta charset="utf-8">
