@@ -166,7 +166,7 @@ async fn a_scan_waits_in_redis_until_a_worker_takes_it() -> anyhow::Result<()> {
     app.finish().await
 }
 
-fn locked_vault_scenario() -> String {
+pub fn locked_vault_scenario() -> String {
     json!({
         "tenantId": "11111111-2222-4333-8444-555555555555",
         "clientId": "22222222-3333-4444-8555-666666666666",

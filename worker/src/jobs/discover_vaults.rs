@@ -133,7 +133,18 @@ async fn enumerate(task: &DiscoverVaults, state: &WorkerState) -> anyhow::Result
     db::scans::add_vaults(&mut tx, task.scan_id, &vault_ids, &job_ids).await?;
     db::scans::set_vault_total(&mut tx, task.scan_id, vault_ids.len() as i32).await?;
     db::jobs::finish(&mut tx, task.job_id, None).await?;
+    // With no vault to scan, the scan is finished here, so the alerts hear of it here.
+    let alerts = if vault_ids.is_empty() {
+        Some(shared::jobs::record_alert_evaluation(&mut tx, Some(task.scan_id), false).await?)
+    } else {
+        None
+    };
     tx.commit().await?;
+    if let Some(alerts) = alerts
+        && let Err(e) = state.queues.push_evaluate_alerts(alerts).await
+    {
+        tracing::warn!(error = %e, "alert evaluation recorded but not enqueued");
+    }
     Ok(tasks)
 }
 
