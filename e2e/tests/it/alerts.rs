@@ -280,6 +280,17 @@ async fn alert_rules_are_validated_and_their_channel_secrets_never_leave() -> an
     assert_eq!(slack["channel"], json!({"configured": true, "host": "127.0.0.1", "signed": false}));
     let (_, list) = app.get(&token, "/alerts/rules").await?;
     assert!(!list.to_string().contains("very-secret-token"), "{list}");
+    // Nothing listens on port 9: the failure is reported without the URL's token.
+    let slack_id = slack["id"].as_str().context("id")?;
+    let (status, outcome) =
+        app.post(&token, &format!("/alerts/rules/{slack_id}/test"), &json!({})).await?;
+    assert_eq!(status, 200);
+    assert_eq!(outcome["status"], "failed", "{outcome}");
+    let error = outcome["results"][0]["error"].as_str().unwrap_or_default();
+    assert!(error.contains("127.0.0.1"), "{error}");
+    assert!(!outcome.to_string().contains("very-secret-token"), "{outcome}");
+    let (_, history) = app.get(&token, "/alerts/history").await?;
+    assert!(!history.to_string().contains("very-secret-token"), "{history}");
     let stored: String =
         sqlx::query_scalar("SELECT channel_sealed FROM alert_rules WHERE name = 'Slack'")
             .fetch_one(&app.pool)
@@ -290,7 +301,7 @@ async fn alert_rules_are_validated_and_their_channel_secrets_never_leave() -> an
     )
     .fetch_all(&app.pool)
     .await?;
-    assert_eq!(audit.len(), 5, "created x4 + updated x1: {audit:?}");
+    assert_eq!(audit.len(), 6, "created x4, updated x1, tested x1: {audit:?}");
     assert!(audit.iter().all(|d| !d.contains("very-secret-token")));
 
     // Unknown ids and bad ids.

@@ -120,6 +120,8 @@ async fn post_json(
     let response = match request.body(bytes).send().await {
         Ok(response) => response,
         Err(e) => {
+            // reqwest names the URL in its errors; the URL may carry a token.
+            let e = e.without_url();
             let what = if e.is_timeout() { "timed out" } else { "failed" };
             // The URL may carry a token (Slack, Teams): name only the host.
             return Outcome::Transient {
@@ -140,14 +142,26 @@ async fn post_json(
     if status.is_success() {
         return Outcome::Sent { code };
     }
-    let text = response.text().await.unwrap_or_default();
-    let snippet: String = text.chars().take(200).collect();
+    let snippet = read_prefix(response, 4096).await;
+    let snippet: String = snippet.chars().take(200).collect();
     let error = format!("{} answered {status}: {snippet}", checked.host);
     if status.as_u16() == 408 || status.as_u16() == 429 || status.is_server_error() {
         Outcome::Transient { error, code, retry_after }
     } else {
         Outcome::Permanent { error, code }
     }
+}
+
+/// At most `limit` bytes of a response body: a peer cannot make the product read a huge one.
+async fn read_prefix(mut response: reqwest::Response, limit: usize) -> String {
+    let mut out = Vec::new();
+    while out.len() < limit {
+        match response.chunk().await {
+            Ok(Some(chunk)) => out.extend_from_slice(&chunk[..chunk.len().min(limit - out.len())]),
+            _ => break,
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {
