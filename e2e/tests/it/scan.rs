@@ -287,7 +287,14 @@ async fn a_job_that_redis_lost_is_pushed_again_by_the_sweeper() -> anyhow::Resul
         if open == 0 {
             break;
         }
-        anyhow::ensure!(tokio::time::Instant::now() < deadline, "{open} jobs never finished");
+        if tokio::time::Instant::now() > deadline {
+            let stuck: Vec<(String, String, i32)> = sqlx::query_as(
+                "SELECT kind, status, attempt FROM jobs WHERE status IN ('queued', 'running')",
+            )
+            .fetch_all(&app.pool)
+            .await?;
+            anyhow::bail!("{open} jobs never finished: {stuck:?}");
+        }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert_eq!(worker::sweeper::sweep(&state, std::time::Duration::ZERO).await?, 0);
