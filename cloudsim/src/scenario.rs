@@ -44,6 +44,17 @@ pub struct Scenario {
     pub subscriptions: Vec<SubscriptionSpec>,
     /// Optional bulk generator appended after the explicit subscriptions.
     pub generate: Option<GenerateSpec>,
+    /// Further app registrations of the home tenant (Graph, client credentials).
+    #[serde(default)]
+    pub applications: Vec<crate::directory::AppSpec>,
+    /// Managed identities (default: one system-assigned identity).
+    #[serde(default)]
+    pub managed_identities: Vec<crate::directory::ManagedIdentitySpec>,
+    /// `X-IDENTITY-HEADER` value of the App Service identity endpoint (default: derived).
+    pub identity_header: Option<String>,
+    /// B2C tenants (further tenants with their own apps and policy key sets).
+    #[serde(default)]
+    pub b2c_tenants: Vec<crate::directory::B2cTenantSpec>,
 }
 
 /// A subscription and its vaults.
@@ -62,6 +73,18 @@ pub struct SubscriptionSpec {
     /// Vaults in this subscription.
     #[serde(default)]
     pub vaults: Vec<VaultSpec>,
+    /// App Service and Function App sites.
+    #[serde(default)]
+    pub sites: Vec<crate::resources::SiteSpec>,
+    /// Container Apps.
+    #[serde(default)]
+    pub container_apps: Vec<crate::resources::ContainerAppSpec>,
+    /// API Management services.
+    #[serde(default)]
+    pub api_management: Vec<crate::resources::ApimSpec>,
+    /// Application Gateways.
+    #[serde(default)]
+    pub application_gateways: Vec<crate::resources::AppGatewaySpec>,
 }
 
 /// A vault.
@@ -255,6 +278,14 @@ pub struct Built {
     pub vaults: Vec<Vault>,
     /// The scenario seed.
     pub seed: u64,
+    /// Resources that reference vaults.
+    pub deps: Vec<crate::resources::Dep>,
+    /// Tenants (home first).
+    pub tenants: Vec<crate::directory::Tenant>,
+    /// Managed identities.
+    pub identities: Vec<crate::directory::ManagedIdentity>,
+    /// App Service identity header value.
+    pub identity_header: String,
 }
 
 /// Parses a scenario from JSON text.
@@ -475,6 +506,7 @@ fn expand_generate(g: &GenerateSpec, seed: u64) -> Vec<SubscriptionSpec> {
                     ..VaultSpec::default()
                 })
                 .collect(),
+            ..SubscriptionSpec::default()
         })
         .collect()
 }
@@ -817,22 +849,58 @@ pub fn build(sc: &Scenario, ctx: &BuildCtx<'_>) -> Result<Built> {
             vi += 1;
         }
     }
+    let mut deps = Vec::new();
+    for (s, sub) in subs_spec.iter().zip(&subscriptions) {
+        let specs = crate::resources::DepSpecs {
+            sites: &s.sites,
+            container_apps: &s.container_apps,
+            api_management: &s.api_management,
+            application_gateways: &s.application_gateways,
+        };
+        deps.extend(crate::resources::build(&sub.id, &specs, &vaults)?);
+    }
+    let tenant_id = sc.tenant_id.clone().unwrap_or_else(|| guid_for(seed, &["tenant"]));
+    let client_id = sc.client_id.clone().unwrap_or_else(|| guid_for(seed, &["client"]));
+    let client_secret = sc
+        .client_secret
+        .clone()
+        .unwrap_or_else(|| format!("cs~{}", random_value(&mut rng_for(seed, &["secret"]), 34)));
+    let sp_object_id =
+        sc.service_principal_object_id.clone().unwrap_or_else(|| guid_for(seed, &["sp"]));
+    let tenants = crate::directory::build(
+        &crate::directory::HomeSpec {
+            tenant_id: &tenant_id,
+            client_id: &client_id,
+            client_secret: &client_secret,
+            sp_object_id: &sp_object_id,
+            roles: &sc.roles,
+            applications: &sc.applications,
+            b2c: &sc.b2c_tenants,
+        },
+        &crate::directory::DirectoryCtx { seed, now: ctx.now, ca: ctx.ca, leaf_key: ctx.leaf_key },
+    )?;
+    let identities = crate::directory::build_identities(
+        &sc.managed_identities,
+        subscriptions.first().map(|s| s.id.as_str()),
+        seed,
+    );
     Ok(Built {
-        tenant_id: sc.tenant_id.clone().unwrap_or_else(|| guid_for(seed, &["tenant"])),
-        client_id: sc.client_id.clone().unwrap_or_else(|| guid_for(seed, &["client"])),
-        client_secret: sc
-            .client_secret
-            .clone()
-            .unwrap_or_else(|| format!("cs~{}", random_value(&mut rng_for(seed, &["secret"]), 34))),
-        sp_object_id: sc
-            .service_principal_object_id
-            .clone()
-            .unwrap_or_else(|| guid_for(seed, &["sp"])),
+        tenant_id,
+        client_id,
+        client_secret,
+        sp_object_id,
         roles: sc.roles.clone(),
         arm_page_size: sc.arm_page_size.unwrap_or(4).max(1),
         subscriptions,
         vaults,
         seed,
+        deps,
+        tenants,
+        identities,
+        identity_header: sc
+            .identity_header
+            .clone()
+            .unwrap_or_else(|| guid_for(seed, &["identity-header"])),
     })
 }
 

@@ -78,7 +78,21 @@ async fn main_handler(
     if segs.first().is_some_and(|s| s == "_sim") {
         return crate::admin::handle(&sim, &method, &segs[1..], &query, &body).await;
     }
-    let (target, resp) = if crate::entra::is_entra_path(&segs) {
+    let (target, resp) = if crate::identity::is_identity_path(&segs) {
+        let resp = match apply_hit(sim.faults.take("identity")).await {
+            Some(HitOutcome::Drop) => dropped(),
+            Some(HitOutcome::Answer(f)) => crate::graph::fault_response(&f),
+            None => crate::identity::handle(&sim, &method, &segs, &query, &headers),
+        };
+        ("identity", resp)
+    } else if crate::graph::is_graph_path(&segs) {
+        let resp = match apply_hit(sim.faults.take("graph")).await {
+            Some(HitOutcome::Drop) => dropped(),
+            Some(HitOutcome::Answer(f)) => crate::graph::fault_response(&f),
+            None => crate::graph::handle(&sim, &method, &segs, &query, &headers, &body),
+        };
+        ("graph", resp)
+    } else if crate::entra::is_entra_path(&segs) {
         if crate::entra::is_token_path(&segs) {
             let resp = match apply_hit(sim.faults.take("token")).await {
                 Some(HitOutcome::Drop) => dropped(),
@@ -98,7 +112,7 @@ async fn main_handler(
                 crate::arm::arm_headers(&mut r, &headers);
                 r
             }
-            None => crate::arm::handle(&sim, &method, &path, &segs, &query, &headers),
+            None => crate::arm::handle(&sim, &method, &path, &segs, &query, &headers, &body),
         };
         ("arm", resp)
     };
@@ -246,7 +260,7 @@ pub fn cloud_env(sim: &Sim, ca_path: &Path) -> String {
         "AZURE_CLOUD=custom".to_string(),
         format!("AZURE_TENANT_ID={}", sim.tenant_id),
         format!("AZURE_CLIENT_ID={}", sim.client_id),
-        format!("AZURE_CLIENT_SECRET={}", sim.initial.client_secret),
+        format!("AZURE_CLIENT_SECRET={}", sim.initial.primary_app().passwords[0].secret),
         format!("AZURE_AUTHORITY_HOST={url}/"),
         format!("AZURE_RESOURCE_MANAGER_ENDPOINT={url}/"),
         "AZURE_RESOURCE_MANAGER_AUDIENCE=https://management.azure.com/".to_string(),
@@ -254,6 +268,9 @@ pub fn cloud_env(sim: &Sim, ca_path: &Path) -> String {
         format!("AZURE_GRAPH_ENDPOINT={url}/"),
         format!("AZURE_CA_BUNDLE={}", ca_path.display()),
         format!("CLOUDSIM_URL={url}"),
+        format!("CLOUDSIM_IDENTITY_ENDPOINT={url}/msi/token"),
+        format!("CLOUDSIM_IDENTITY_HEADER={}", sim.identity_header),
+        format!("CLOUDSIM_IMDS_ENDPOINT={url}"),
         String::new(),
     ]
     .join("\n")
@@ -328,10 +345,10 @@ pub async fn serve(opts: ServeOptions) -> Result<()> {
         vault_listeners.push(l);
     }
     let world = crate::state::World {
-        client_secret: built.client_secret,
-        client_secret_expired: false,
+        tenants: built.tenants,
         subscriptions: built.subscriptions,
         vaults,
+        deps: built.deps,
     };
     let acceptor = TlsAcceptor::from(ca.server_config()?);
     let sim = Arc::new(Sim {
@@ -351,6 +368,8 @@ pub async fn serve(opts: ServeOptions) -> Result<()> {
             acceptor: Some(acceptor.clone()),
             added: Vec::new(),
         }),
+        identities: built.identities,
+        identity_header: built.identity_header,
     });
 
     let main_app = Router::new().fallback(main_handler).with_state(sim.clone());

@@ -1,6 +1,7 @@
 //! Integration tests: run the real `cloudsim` binary and talk to it over HTTPS like an Azure
 //! client would (Entra token endpoint, Resource Manager, Key Vault data plane, admin API).
 
+mod dependencies;
 mod harness;
 mod python_sdk;
 
