@@ -55,6 +55,9 @@ pub struct Scenario {
     /// B2C tenants (further tenants with their own apps and policy key sets).
     #[serde(default)]
     pub b2c_tenants: Vec<crate::directory::B2cTenantSpec>,
+    /// Azure DevOps organisations.
+    #[serde(default)]
+    pub devops: Vec<crate::devops::OrgSpec>,
 }
 
 /// A subscription and its vaults.
@@ -286,6 +289,8 @@ pub struct Built {
     pub identities: Vec<crate::directory::ManagedIdentity>,
     /// App Service identity header value.
     pub identity_header: String,
+    /// Azure DevOps organisations.
+    pub devops: Vec<crate::devops::Org>,
 }
 
 /// Parses a scenario from JSON text.
@@ -884,7 +889,20 @@ pub fn build(sc: &Scenario, ctx: &BuildCtx<'_>) -> Result<Built> {
         subscriptions.first().map(|s| s.id.as_str()),
         seed,
     );
+    let subs: Vec<(String, String)> =
+        subscriptions.iter().map(|s| (s.id.clone(), s.display_name.clone())).collect();
+    let devops = crate::devops::build(
+        &sc.devops,
+        &crate::devops::DevOpsCtx {
+            seed,
+            now: ctx.now,
+            tenant_id: &tenant_id,
+            client_id: &client_id,
+            subscriptions: &subs,
+        },
+    )?;
     Ok(Built {
+        devops,
         tenant_id,
         client_id,
         client_secret,

@@ -92,6 +92,13 @@ async fn main_handler(
             None => crate::graph::handle(&sim, &method, &segs, &query, &headers, &body),
         };
         ("graph", resp)
+    } else if crate::devops::is_devops_path(&segs) {
+        let resp = match apply_hit(sim.faults.take("devops")).await {
+            Some(HitOutcome::Drop) => dropped(),
+            Some(HitOutcome::Answer(f)) => crate::graph::fault_response(&f),
+            None => crate::devops::handle(&sim, &method, &segs, &query, &headers),
+        };
+        ("devops", resp)
     } else if crate::entra::is_entra_path(&segs) {
         if crate::entra::is_token_path(&segs) {
             let resp = match apply_hit(sim.faults.take("token")).await {
@@ -256,7 +263,7 @@ pub fn write_atomic(path: &Path, contents: &str) -> Result<()> {
 /// The `cloud.env` text for a running simulator.
 pub fn cloud_env(sim: &Sim, ca_path: &Path) -> String {
     let url = sim.main_url();
-    [
+    let mut lines = vec![
         "AZURE_CLOUD=custom".to_string(),
         format!("AZURE_TENANT_ID={}", sim.tenant_id),
         format!("AZURE_CLIENT_ID={}", sim.client_id),
@@ -271,9 +278,15 @@ pub fn cloud_env(sim: &Sim, ca_path: &Path) -> String {
         format!("CLOUDSIM_IDENTITY_ENDPOINT={url}/msi/token"),
         format!("CLOUDSIM_IDENTITY_HEADER={}", sim.identity_header),
         format!("CLOUDSIM_IMDS_ENDPOINT={url}"),
-        String::new(),
-    ]
-    .join("\n")
+    ];
+    if let Some(org) = sim.devops.first() {
+        lines.push(format!("CLOUDSIM_DEVOPS_URL={url}/{}", org.name));
+        if let Some(pat) = org.pats.first() {
+            lines.push(format!("CLOUDSIM_DEVOPS_PAT={pat}"));
+        }
+    }
+    lines.push(String::new());
+    lines.join("\n")
 }
 
 async fn bind(addr: SocketAddr) -> Result<TcpListener> {
@@ -370,6 +383,7 @@ pub async fn serve(opts: ServeOptions) -> Result<()> {
         }),
         identities: built.identities,
         identity_header: built.identity_header,
+        devops: built.devops,
     });
 
     let main_app = Router::new().fallback(main_handler).with_state(sim.clone());

@@ -402,6 +402,8 @@ pub struct Sim {
     pub identities: Vec<crate::directory::ManagedIdentity>,
     /// The value App Service clients must send in `X-IDENTITY-HEADER`.
     pub identity_header: String,
+    /// Azure DevOps organisations (read-only).
+    pub devops: Vec<crate::devops::Org>,
 }
 
 impl Sim {
