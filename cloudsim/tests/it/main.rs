@@ -3,6 +3,7 @@
 
 mod dependencies;
 mod harness;
+mod kv_crates;
 mod python_sdk;
 
 use anyhow::{Context, Result, ensure};
