@@ -4,6 +4,7 @@
 mod dependencies;
 mod harness;
 mod kv_crates;
+mod managed_identity;
 mod python_sdk;
 
 use anyhow::{Context, Result, ensure};
