@@ -173,3 +173,11 @@ def test_a_b2c_tenant_token_sees_its_apps_and_policy_key_sets(cloudsim):
 def test_the_home_tenant_has_no_trust_framework(graph):
     r = graph.call("GET", "beta/trustFramework/keySets")
     assert r.status_code == 400
+
+
+def test_an_injected_graph_fault_is_answered_in_graph_shape_with_retry_after(graph, cloudsim):
+    cloudsim.admin_ok("POST", "faults", {"target": "graph", "status": 429, "retryAfter": 3})
+    r = graph.call("GET", "v1.0/applications")
+    assert r.status_code == 429 and r.headers["Retry-After"] == "3"
+    assert r.json()["error"]["code"] == "TooManyRequests"
+    assert graph.call("GET", "v1.0/applications").status_code == 200
