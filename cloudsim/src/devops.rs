@@ -476,7 +476,8 @@ fn route(sim: &Sim, method: &Method, segs: &[String], query: &str, headers: &Hea
                 }
                 [id] => match p.endpoints.iter().find(|e| e["id"] == *id) {
                     Some(e) => json_resp(StatusCode::OK, e),
-                    // Azure DevOps answers an unknown endpoint id with 200 and an empty body.
+                    // An unknown id gets 200 with `null`, as Azure DevOps is reported to
+                    // answer (not verified against the service).
                     None => json_resp(StatusCode::OK, &Value::Null),
                 },
                 _ => not_found(),

@@ -45,18 +45,19 @@ pub struct Scenario {
     /// Optional bulk generator appended after the explicit subscriptions.
     pub generate: Option<GenerateSpec>,
     /// Further app registrations of the home tenant (Graph, client credentials).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub applications: Vec<crate::directory::AppSpec>,
     /// Managed identities (default: one system-assigned identity).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub managed_identities: Vec<crate::directory::ManagedIdentitySpec>,
     /// `X-IDENTITY-HEADER` value of the App Service identity endpoint (default: derived).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub identity_header: Option<String>,
     /// B2C tenants (further tenants with their own apps and policy key sets).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub b2c_tenants: Vec<crate::directory::B2cTenantSpec>,
     /// Azure DevOps organisations.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub devops: Vec<crate::devops::OrgSpec>,
 }
 
@@ -77,16 +78,16 @@ pub struct SubscriptionSpec {
     #[serde(default)]
     pub vaults: Vec<VaultSpec>,
     /// App Service and Function App sites.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sites: Vec<crate::resources::SiteSpec>,
     /// Container Apps.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub container_apps: Vec<crate::resources::ContainerAppSpec>,
     /// API Management services.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub api_management: Vec<crate::resources::ApimSpec>,
     /// Application Gateways.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub application_gateways: Vec<crate::resources::AppGatewaySpec>,
 }
 
@@ -579,15 +580,20 @@ pub(crate) fn default_key_ops(kty: &str) -> Vec<String> {
     ops.iter().map(|s| s.to_string()).collect()
 }
 
+/// A real EC public point on `curve`. The key pair is generated with aws-lc directly: rcgen's
+/// `generate_for` serialises to PKCS#8 and parses it back, which checks the key with a second
+/// scalar multiplication and made EC keys the largest cost of loading big scenarios.
 pub(crate) fn ec_jwk(curve: &str) -> Result<PublicJwk> {
+    use aws_lc_rs::signature::{self, KeyPair as _};
     let alg = match curve {
-        "P-256" => &rcgen::PKCS_ECDSA_P256_SHA256,
-        "P-384" => &rcgen::PKCS_ECDSA_P384_SHA384,
-        "P-521" => &rcgen::PKCS_ECDSA_P521_SHA512,
+        "P-256" => &signature::ECDSA_P256_SHA256_ASN1_SIGNING,
+        "P-384" => &signature::ECDSA_P384_SHA384_ASN1_SIGNING,
+        "P-521" => &signature::ECDSA_P521_SHA512_ASN1_SIGNING,
         other => bail!("unsupported EC curve {other} (P-256, P-384, P-521)"),
     };
-    let kp = KeyPair::generate_for(alg).context("generating EC key")?;
-    let raw = kp.public_key_raw();
+    let kp =
+        signature::EcdsaKeyPair::generate(alg).map_err(|_| anyhow::anyhow!("generating EC key"))?;
+    let raw = kp.public_key().as_ref();
     let half = (raw.len().saturating_sub(1)) / 2;
     if raw.len() < 3 {
         bail!("short EC point");

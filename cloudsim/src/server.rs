@@ -329,6 +329,7 @@ pub async fn serve(opts: ServeOptions) -> Result<()> {
         }
         None => crate::scenario::DEFAULT_SCENARIO.to_string(),
     };
+    let started = std::time::Instant::now();
     let scenario = crate::scenario::parse(&text)?;
     let system = crate::certs::load_system_cas();
     tracing::info!(count = system.len(), "system CA certificates available");
@@ -341,6 +342,7 @@ pub async fn serve(opts: ServeOptions) -> Result<()> {
             system: &system,
         },
     )?;
+    let build_ms = started.elapsed().as_millis();
 
     let main_listener = bind(opts.listen).await?;
     let main_addr = main_listener.local_addr()?;
@@ -399,7 +401,8 @@ pub async fn serve(opts: ServeOptions) -> Result<()> {
         tracing::info!(vault = %v.name, %uri, reachable = v.reachable(), "vault listening");
     }
     let stats = sim.stats(crate::http::now());
-    tracing::info!(?stats, "scenario loaded");
+    let total_ms = started.elapsed().as_millis();
+    tracing::info!(?stats, build_ms, total_ms, "scenario loaded");
 
     let ca_path = state_dir.join("ca.pem");
     write_atomic(&state_dir.join("cloud.env"), &cloud_env(&sim, &ca_path))?;
