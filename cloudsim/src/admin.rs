@@ -30,6 +30,9 @@ const ENDPOINTS: &[&str] = &[
     "GET|POST|DELETE /_sim/faults",
     "GET|POST|DELETE /_sim/throttle",
     "GET|POST /_sim/app",
+    "GET /_sim/apps",
+    "POST /_sim/apps/{appId}/passwordCredentials|keyCredentials",
+    "POST /_sim/apps/{appId}/credentials/{keyId}/expire",
     "GET|DELETE /_sim/requests",
     "GET /_sim/requests/log",
     "POST /_sim/reset",
@@ -102,6 +105,12 @@ pub async fn handle(
         }
         ("GET", ["app"]) => Ok(app_json(sim)),
         ("POST", ["app"]) => set_app(sim, body),
+        ("GET", ["apps"]) => Ok(apps_json(sim)),
+        ("POST", ["apps", app, "passwordCredentials"]) => add_app_password(sim, app, body),
+        ("POST", ["apps", app, "keyCredentials"]) => add_app_certificate(sim, app, body),
+        ("POST", ["apps", app, "credentials", key, "expire"]) => {
+            expire_app_credential(sim, app, key, body)
+        }
         ("GET", ["requests"]) => Ok(json_resp(StatusCode::OK, &json!(sim.faults.counters()))),
         ("GET", ["requests", "log"]) => {
             let q = crate::http::parse_query(Some(query));
@@ -127,7 +136,8 @@ pub async fn handle(
 fn canonical_target(world: &World, target: &str) -> Option<String> {
     match target.strip_prefix("vault:") {
         Some(name) => world.vault(name).map(|v| format!("vault:{}", v.name)),
-        None => matches!(target, "arm" | "token").then(|| target.to_string()),
+        None => matches!(target, "arm" | "token" | "identity" | "graph" | "devops")
+            .then(|| target.to_string()),
     }
 }
 
@@ -136,7 +146,8 @@ fn add_fault(sim: &Sim, body: &[u8]) -> Result<Resp, Resp> {
     f.validate().map_err(|e| bad(&e))?;
     let Some(target) = canonical_target(&sim.read(), &f.target) else {
         return Err(bad(&format!(
-            "unknown target {:?}: use \"arm\", \"token\" or \"vault:<name>\"",
+            "unknown target {:?}: use \"arm\", \"token\", \"identity\", \"graph\", \"devops\" \
+             or \"vault:<name>\"",
             f.target
         )));
     };
@@ -160,13 +171,15 @@ fn set_throttle(sim: &Sim, body: &[u8]) -> Result<Resp, Resp> {
 
 fn app_json(sim: &Sim) -> Resp {
     let w = sim.read();
+    let app = w.primary_app();
+    let first = &app.passwords[0];
     json_resp(
         StatusCode::OK,
         &json!({
             "tenantId": sim.tenant_id,
             "clientId": sim.client_id,
-            "clientSecret": w.client_secret,
-            "clientSecretExpired": w.client_secret_expired,
+            "clientSecret": first.secret,
+            "clientSecretExpired": first.forced_expired,
         }),
     )
 }
@@ -178,21 +191,155 @@ struct AppChange {
     client_secret_expired: Option<bool>,
 }
 
+/// Changes the product app's first client secret (its text, or a forced expiry).
 fn set_app(sim: &Sim, body: &[u8]) -> Result<Resp, Resp> {
     let change: AppChange = parse(body)?;
     {
         let mut w = sim.write();
+        let first = &mut w.tenants[0].apps[0].passwords[0];
         if let Some(s) = change.client_secret {
             if s.is_empty() {
                 return Err(bad("clientSecret must not be empty"));
             }
-            w.client_secret = s;
+            first.secret = s;
         }
         if let Some(e) = change.client_secret_expired {
-            w.client_secret_expired = e;
+            first.forced_expired = e;
         }
     }
     Ok(app_json(sim))
+}
+
+/// Lists every tenant's app registrations with their credentials (secret texts included:
+/// this is the simulator's ground truth, not Graph).
+fn apps_json(sim: &Sim) -> Resp {
+    let w = sim.read();
+    let t = now();
+    let tenants: Vec<Value> = w
+        .tenants
+        .iter()
+        .map(|tenant| {
+            let apps: Vec<Value> = tenant
+                .apps
+                .iter()
+                .map(|a| {
+                    json!({
+                        "appId": a.app_id,
+                        "objectId": a.object_id,
+                        "servicePrincipalObjectId": a.sp_object_id,
+                        "displayName": a.display_name,
+                        "passwordCredentials": a.passwords.iter().map(|p| json!({
+                            "keyId": p.key_id,
+                            "displayName": p.display_name,
+                            "secret": p.secret,
+                            "startDateTime": crate::graph::graph_time(p.start),
+                            "endDateTime": crate::graph::graph_time(p.end),
+                            "expired": p.expired(t),
+                        })).collect::<Vec<_>>(),
+                        "keyCredentials": a.keys.iter().map(|k| json!({
+                            "keyId": k.key_id,
+                            "displayName": k.display_name,
+                            "thumbprint": k.thumbprint_hex(),
+                            "startDateTime": crate::graph::graph_time(k.start),
+                            "endDateTime": crate::graph::graph_time(k.end),
+                        })).collect::<Vec<_>>(),
+                    })
+                })
+                .collect();
+            json!({"tenantId": tenant.id, "domain": tenant.domain, "b2c": tenant.b2c, "apps": apps})
+        })
+        .collect();
+    json_resp(StatusCode::OK, &json!(tenants))
+}
+
+/// Finds an app by application id in any tenant: (tenant index, app index).
+fn find_app(w: &World, app_id: &str) -> Option<(usize, usize)> {
+    w.tenants.iter().enumerate().find_map(|(ti, t)| {
+        t.apps.iter().position(|a| a.app_id.eq_ignore_ascii_case(app_id)).map(|ai| (ti, ai))
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct NewPassword {
+    secret: Option<String>,
+    display_name: Option<String>,
+    expires_in_days: Option<i64>,
+}
+
+/// `POST /_sim/apps/{appId}/passwordCredentials`: adds a client secret (201 with its text).
+fn add_app_password(sim: &Sim, app_id: &str, body: &[u8]) -> Result<Resp, Resp> {
+    let spec: NewPassword = parse(body)?;
+    let t = now();
+    let cred = crate::directory::PasswordCredential {
+        key_id: crate::http::guid(),
+        display_name: spec.display_name,
+        secret: spec.secret.unwrap_or_else(crate::directory::new_secret),
+        start: t,
+        end: t + spec.expires_in_days.unwrap_or(365) * DAY,
+        forced_expired: false,
+    };
+    let mut w = sim.write();
+    let (ti, ai) = find_app(&w, app_id).ok_or_else(|| missing("such app"))?;
+    let out = json!({
+        "keyId": cred.key_id,
+        "secret": cred.secret,
+        "endDateTime": crate::graph::graph_time(cred.end),
+    });
+    w.tenants[ti].apps[ai].passwords.push(cred);
+    Ok(json_resp(StatusCode::CREATED, &out))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct NewKeyCredential {
+    certificate_pem: String,
+    display_name: Option<String>,
+}
+
+/// `POST /_sim/apps/{appId}/keyCredentials`: registers a certificate (PEM) for the app.
+fn add_app_certificate(sim: &Sim, app_id: &str, body: &[u8]) -> Result<Resp, Resp> {
+    let spec: NewKeyCredential = parse(body)?;
+    let der = crate::certs::pem_blocks(&spec.certificate_pem)
+        .into_iter()
+        .next()
+        .ok_or_else(|| bad("certificatePem holds no CERTIFICATE block"))?;
+    let cred =
+        crate::directory::KeyCredential::from_der(crate::http::guid(), spec.display_name, der)
+            .map_err(|e| bad(&format!("certificatePem: {e:#}")))?;
+    let out = json!({"keyId": cred.key_id, "thumbprint": cred.thumbprint_hex()});
+    let mut w = sim.write();
+    let (ti, ai) = find_app(&w, app_id).ok_or_else(|| missing("such app"))?;
+    w.tenants[ti].apps[ai].keys.push(cred);
+    Ok(json_resp(StatusCode::CREATED, &out))
+}
+
+/// `POST /_sim/apps/{appId}/credentials/{keyId}/expire`: the secret or certificate ends now
+/// (or in the body's `expiresInDays`).
+fn expire_app_credential(sim: &Sim, app_id: &str, key_id: &str, body: &[u8]) -> Result<Resp, Resp> {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase", deny_unknown_fields)]
+    struct Expire {
+        expires_in_days: Option<i64>,
+    }
+    let spec: Expire =
+        if body.is_empty() { Expire { expires_in_days: None } } else { parse(body)? };
+    let t = now();
+    let end = spec.expires_in_days.map(|d| t + d * DAY).unwrap_or(t - 1);
+    let mut w = sim.write();
+    let (ti, ai) = find_app(&w, app_id).ok_or_else(|| missing("such app"))?;
+    let app = &mut w.tenants[ti].apps[ai];
+    if let Some(p) = app.passwords.iter_mut().find(|p| p.key_id.eq_ignore_ascii_case(key_id)) {
+        p.end = end;
+    } else if let Some(k) = app.keys.iter_mut().find(|k| k.key_id.eq_ignore_ascii_case(key_id)) {
+        k.end = end;
+    } else {
+        return Err(missing("such credential"));
+    }
+    Ok(json_resp(
+        StatusCode::OK,
+        &json!({"keyId": key_id, "endDateTime": crate::graph::graph_time(end)}),
+    ))
 }
 
 #[derive(Deserialize)]

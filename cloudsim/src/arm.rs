@@ -226,8 +226,9 @@ pub fn handle(
     segs: &[String],
     query: &str,
     headers: &HeaderMap,
+    body: &[u8],
 ) -> Resp {
-    let mut resp = route(sim, method, path, segs, query, headers);
+    let mut resp = route(sim, method, path, segs, query, headers, body);
     arm_headers(&mut resp, headers);
     resp
 }
@@ -239,6 +240,7 @@ fn route(
     segs: &[String],
     query: &str,
     headers: &HeaderMap,
+    body: &[u8],
 ) -> Resp {
     if let Err(r) = authenticate(sim, headers) {
         return *r;
@@ -251,6 +253,21 @@ fn route(
             "The api-version query parameter (?api-version=) is required for all requests.",
         );
     };
+    let s: Vec<&str> = segs.iter().map(String::as_str).collect();
+    {
+        let world = sim.read();
+        let req = crate::resources::Req {
+            method,
+            path,
+            segs: &s,
+            q: &q,
+            api_version: &api_version,
+            body,
+        };
+        if let Some(resp) = crate::resources::route(sim, &world, &req) {
+            return resp;
+        }
+    }
     if method != Method::GET {
         return arm_error(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -258,7 +275,6 @@ fn route(
             "cloudsim's Resource Manager is read-only: only GET is supported.",
         );
     }
-    let s: Vec<&str> = segs.iter().map(String::as_str).collect();
     let world = sim.read();
     let world = &*world;
     match s.as_slice() {
@@ -527,7 +543,7 @@ pub fn fault_response(sim: &Sim, f: &crate::faults::Fault) -> Resp {
     let code = f.status.unwrap_or(500);
     let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let tracking = guid();
-    let ts = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.7fZ");
+    let ts = crate::http::timestamp_7();
     let mut r = match code {
         429 => arm_error(
             status,

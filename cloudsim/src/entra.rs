@@ -18,6 +18,8 @@ const RESOURCES: &[&str] = &[
     "https://management.core.windows.net",
     "https://graph.microsoft.com",
     "https://storage.azure.com",
+    crate::devops::DEVOPS_RESOURCE,
+    "00000003-0000-0000-c000-000000000000",
 ];
 
 /// True when `segs` is an Entra path (`/{tenant}/oauth2/...`, discovery, keys).
@@ -82,7 +84,7 @@ fn entra_headers(resp: &mut Resp, headers: &HeaderMap, trace: &str) {
 }
 
 fn tenant_known(sim: &Sim, t: &str) -> bool {
-    t.eq_ignore_ascii_case(&sim.tenant_id)
+    sim.read().tenant(t).is_some()
 }
 
 /// Handles an Entra path; `segs` must satisfy [`is_entra_path`].
@@ -144,8 +146,9 @@ fn openid(sim: &Sim, tenant: &str, headers: &HeaderMap, v2: bool) -> Resp {
         );
     }
     let base = sim.main_url();
-    let tid = if generic { "{tenantid}".to_string() } else { sim.tenant_id.clone() };
-    let t = if generic { tenant.to_string() } else { sim.tenant_id.clone() };
+    let known = sim.read().tenant(tenant).map(|t| t.id.clone()).unwrap_or_default();
+    let tid = if generic { "{tenantid}".to_string() } else { known.clone() };
+    let t = if generic { tenant.to_string() } else { known };
     let (token_ep, auth_ep, keys, issuer) = if v2 {
         (
             format!("{base}/{t}/oauth2/v2.0/token"),
@@ -211,12 +214,13 @@ fn instance_discovery(sim: &Sim, _query: &str) -> Resp {
     )
 }
 
-fn normalise_resource(r: &str) -> Option<String> {
+/// The resource if cloudsim issues tokens for it (case-insensitive, trailing slash ignored).
+pub fn normalise_resource(r: &str) -> Option<String> {
     let trimmed = r.trim_end_matches('/');
     RESOURCES.iter().any(|k| k.eq_ignore_ascii_case(trimmed)).then(|| r.to_string())
 }
 
-fn token(sim: &Sim, tenant: &str, headers: &HeaderMap, body: &[u8], v2: bool) -> Resp {
+fn token(sim: &Sim, tenant_name: &str, headers: &HeaderMap, body: &[u8], v2: bool) -> Resp {
     let form = crate::http::parse_query(Some(&String::from_utf8_lossy(body)));
     let err = |status: StatusCode, error: &str, code: u32, text: String| {
         entra_error(sim, headers, status, error, code, &text)
@@ -229,13 +233,13 @@ fn token(sim: &Sim, tenant: &str, headers: &HeaderMap, body: &[u8], v2: bool) ->
             format!("The request body must contain the following parameter: '{p}'."),
         )
     };
-    if !tenant_known(sim, tenant) {
+    if sim.read().tenant(tenant_name).is_none() {
         return err(
             StatusCode::BAD_REQUEST,
             "invalid_request",
             90_002,
             format!(
-                "Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID \
+                "Tenant '{tenant_name}' not found. Check to make sure you have the correct tenant ID \
                  and are signing into the correct cloud. Check with your subscription \
                  administrator, this may happen if there are no active subscriptions for the \
                  tenant."
@@ -256,19 +260,28 @@ fn token(sim: &Sim, tenant: &str, headers: &HeaderMap, body: &[u8], v2: bool) ->
     let Some(client_id) = form.get("client_id") else {
         return missing("client_id");
     };
-    if !client_id.eq_ignore_ascii_case(&sim.client_id) {
+    let world = sim.read();
+    let Some(tenant) = world.tenant(tenant_name) else {
+        return err(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            90_002,
+            format!("Tenant '{tenant_name}' not found."),
+        );
+    };
+    let Some(app) = tenant.app(client_id) else {
         return err(
             StatusCode::BAD_REQUEST,
             "unauthorized_client",
             700_016,
             format!(
                 "Application with identifier '{client_id}' was not found in the directory \
-                 '{tenant}'. This can happen if the application has not been installed by the \
-                 administrator of the tenant or consented to by any user in the tenant. You may \
-                 have sent your authentication request to the wrong tenant."
+                 '{tenant_name}'. This can happen if the application has not been installed by \
+                 the administrator of the tenant or consented to by any user in the tenant. You \
+                 may have sent your authentication request to the wrong tenant."
             ),
         );
-    }
+    };
     let resource = if v2 {
         let Some(scope) = form.get("scope") else {
             return missing("scope");
@@ -303,67 +316,81 @@ fn token(sim: &Sim, tenant: &str, headers: &HeaderMap, body: &[u8], v2: bool) ->
             500_011,
             format!(
                 "The resource principal named {resource} was not found in the tenant named \
-                 {tenant}. This can happen if the application has not been installed by the \
-                 administrator of the tenant or consented to by any user in the tenant. You \
+                 {tenant_name}. This can happen if the application has not been installed by \
+                 the administrator of the tenant or consented to by any user in the tenant. You \
                  might have sent your authentication request to the wrong tenant."
             ),
         );
     };
-    let Some(secret) = form.get("client_secret") else {
-        return err(
-            StatusCode::UNAUTHORIZED,
-            "invalid_client",
-            7_000_216,
-            "'client_assertion', 'client_secret' or 'request' is required for the \
-             'client_credentials' grant type."
-                .into(),
-        );
-    };
-    let (expected, expired) = {
-        let w = sim.read();
-        (w.client_secret.clone(), w.client_secret_expired)
-    };
-    if *secret == expected && expired {
-        return err(
-            StatusCode::UNAUTHORIZED,
-            "invalid_client",
-            7_000_222,
-            format!(
-                "The provided client secret keys for app '{}' are expired. Visit the Azure portal                  to create new keys for your app: https://aka.ms/NewClientSecret, or consider                  using certificate credentials for added security: https://aka.ms/certCreds.",
-                sim.client_id
-            ),
-        );
-    }
-    if *secret != expected {
-        return err(
-            StatusCode::UNAUTHORIZED,
-            "invalid_client",
-            7_000_215,
-            format!(
-                "Invalid client secret provided. Ensure the secret being sent in the request is \
-                 the client secret value, not the client secret ID, for a secret added to app \
-                 '{}'.",
-                sim.client_id
-            ),
-        );
-    }
     let t = now();
+    if let Some(assertion) = form.get("client_assertion") {
+        let kind = form.get("client_assertion_type").map(String::as_str);
+        if let Err((code, text)) = check_assertion(sim, tenant, app, kind, assertion, t) {
+            let status =
+                if code == 50_027 { StatusCode::BAD_REQUEST } else { StatusCode::UNAUTHORIZED };
+            let error = if code == 50_027 { "invalid_request" } else { "invalid_client" };
+            return err(status, error, code, text);
+        }
+    } else {
+        let Some(secret) = form.get("client_secret") else {
+            return err(
+                StatusCode::UNAUTHORIZED,
+                "invalid_client",
+                7_000_216,
+                "'client_assertion', 'client_secret' or 'request' is required for the \
+                 'client_credentials' grant type."
+                    .into(),
+            );
+        };
+        match app.passwords.iter().find(|p| p.secret == *secret) {
+            Some(p) if p.expired(t) => {
+                return err(
+                    StatusCode::UNAUTHORIZED,
+                    "invalid_client",
+                    7_000_222,
+                    format!(
+                        "The provided client secret keys for app '{}' are expired. Visit the \
+                         Azure portal to create new keys for your app: \
+                         https://aka.ms/NewClientSecret, or consider using certificate \
+                         credentials for added security: https://aka.ms/certCreds.",
+                        app.app_id
+                    ),
+                );
+            }
+            Some(_) => {}
+            None => {
+                return err(
+                    StatusCode::UNAUTHORIZED,
+                    "invalid_client",
+                    7_000_215,
+                    format!(
+                        "Invalid client secret provided. Ensure the secret being sent in the \
+                         request is the client secret value, not the client secret ID, for a \
+                         secret added to app '{}'.",
+                        app.app_id
+                    ),
+                );
+            }
+        }
+    }
     let claims = Claims {
         aud,
-        iss: sim.issuer(),
+        iss: sim.issuer_of(&tenant.id),
         iat: t,
         nbf: t,
         exp: t + TOKEN_LIFETIME,
-        azp: sim.client_id.clone(),
-        appid: sim.client_id.clone(),
+        azp: app.app_id.clone(),
+        appid: app.app_id.clone(),
         idtyp: "app".into(),
-        oid: sim.sp_object_id.clone(),
-        roles: sim.roles.clone(),
-        sub: sim.sp_object_id.clone(),
-        tid: sim.tenant_id.clone(),
+        oid: app.sp_object_id.clone(),
+        roles: app.roles.clone(),
+        sub: app.sp_object_id.clone(),
+        tid: tenant.id.clone(),
         uti: guid().replace('-', "").chars().take(22).collect(),
         ver: "2.0".into(),
+        xms_mirid: None,
     };
+    drop(world);
     let token = match sim.signer.sign(&claims) {
         Ok(t) => t,
         Err(e) => {
@@ -392,6 +419,168 @@ fn token(sim: &Sim, tenant: &str, headers: &HeaderMap, body: &[u8], v2: bool) ->
     let mut resp = json_resp(StatusCode::OK, &body);
     entra_headers(&mut resp, headers, &guid());
     resp
+}
+
+/// The assertion type of the client-assertion grant (RFC 7523).
+pub const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// Header of a client assertion: which certificate signed it and how.
+#[derive(serde::Deserialize)]
+struct AssertionHeader {
+    alg: Option<String>,
+    x5t: Option<String>,
+    #[serde(rename = "x5t#S256")]
+    x5t_s256: Option<String>,
+}
+
+/// Claims of a client assertion.
+#[derive(serde::Deserialize)]
+struct AssertionClaims {
+    aud: Option<Value>,
+    iss: Option<String>,
+    sub: Option<String>,
+    /// MSAL sends fractional seconds.
+    exp: Option<f64>,
+    nbf: Option<f64>,
+}
+
+/// Checks a client assertion (a JWT signed with a certificate registered on the app) the way
+/// Entra does; an error carries the AADSTS code and text.
+fn check_assertion(
+    sim: &Sim,
+    tenant: &crate::directory::Tenant,
+    app: &crate::directory::App,
+    kind: Option<&str>,
+    assertion: &str,
+    now: i64,
+) -> Result<(), (u32, String)> {
+    use base64::Engine;
+    match kind {
+        None => {
+            return Err((
+                90_014,
+                "The required field 'client_assertion_type' is missing from the credential. \
+                 Ensure that you have all the necessary parameters for the login request."
+                    .into(),
+            ));
+        }
+        Some(k) if k != JWT_BEARER => {
+            return Err((50_027, format!("Invalid client_assertion_type '{k}'.")));
+        }
+        Some(_) => {}
+    }
+    let malformed = || (50_027, "JWT token is invalid or malformed.".to_string());
+    let mut parts = assertion.split('.');
+    let header_b64 = parts.next().ok_or_else(malformed)?;
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(header_b64.trim_end_matches('='))
+        .map_err(|_| malformed())?;
+    let header: AssertionHeader = serde_json::from_slice(&raw).map_err(|_| malformed())?;
+    let alg = match header.alg.as_deref() {
+        Some("RS256") => jsonwebtoken::Algorithm::RS256,
+        Some("PS256") => jsonwebtoken::Algorithm::PS256,
+        _ => return Err((700_027, "Client assertion failed signature validation.".into())),
+    };
+    let Some(cred) =
+        app.keys.iter().find(|k| k.matches(header.x5t.as_deref(), header.x5t_s256.as_deref()))
+    else {
+        let used = header.x5t_s256.or(header.x5t).unwrap_or_default();
+        return Err((
+            700_027,
+            format!(
+                "The certificate with identifier used to sign the client assertion is not \
+                 registered on application. [Reason - The key was not found., Thumbprint of key \
+                 used by client: '{used}', Please visit the Azure Portal, Graph Explorer or \
+                 directly use MS Graph to see configured keys for app Id '{}'.]",
+                app.app_id
+            ),
+        ));
+    };
+    let Some((n, e)) = &cred.rsa else {
+        return Err((700_027, "Client assertion failed signature validation.".into()));
+    };
+    let key = jsonwebtoken::DecodingKey::from_rsa_components(n, e)
+        .map_err(|_| (700_027, "Client assertion failed signature validation.".to_string()))?;
+    let mut v = jsonwebtoken::Validation::new(alg);
+    v.validate_exp = false;
+    v.validate_aud = false;
+    v.required_spec_claims.clear();
+    let claims = jsonwebtoken::decode::<AssertionClaims>(assertion, &key, &v)
+        .map_err(|e| {
+            tracing::debug!(error = %e, "client assertion refused");
+            match e.kind() {
+                jsonwebtoken::errors::ErrorKind::Json(_)
+                | jsonwebtoken::errors::ErrorKind::Base64(_)
+                | jsonwebtoken::errors::ErrorKind::Utf8(_)
+                | jsonwebtoken::errors::ErrorKind::InvalidToken => malformed(),
+                _ => (700_027, "Client assertion failed signature validation.".to_string()),
+            }
+        })?
+        .claims;
+    if cred.end <= now {
+        return Err((
+            700_027,
+            format!(
+                "The certificate with identifier used to sign the client assertion is expired \
+                 on application. [Reason - The key used is expired., Thumbprint of key used by \
+                 client: '{}']",
+                cred.thumbprint_hex()
+            ),
+        ));
+    }
+    let Some(exp) = claims.exp.map(|e| e as i64) else {
+        return Err(malformed());
+    };
+    let nbf = claims.nbf.map(|n| n as i64).unwrap_or(now);
+    if exp + 300 < now || nbf > now + 300 {
+        return Err((
+            700_024,
+            format!(
+                "Client assertion is not within its valid time range. Current time: {}, \
+                 assertion valid from {}, expiry time of assertion {}.",
+                crate::graph::graph_time(now),
+                crate::graph::graph_time(nbf),
+                crate::graph::graph_time(exp)
+            ),
+        ));
+    }
+    let same =
+        |c: &Option<String>| c.as_deref().is_some_and(|x| x.eq_ignore_ascii_case(&app.app_id));
+    if !same(&claims.iss) || !same(&claims.sub) {
+        return Err((
+            700_021,
+            "Client assertion application identifier doesn't match 'client_id' parameter. \
+             Review the documentation at https://docs.microsoft.com/en-us/azure/active-directory/develop/active-directory-certificate-credentials ."
+                .into(),
+        ));
+    }
+    let base = sim.main_url();
+    let accepted = |a: &str| {
+        let a = a.trim_end_matches('/');
+        [tenant.id.as_str(), tenant.domain.as_str()].iter().any(|t| {
+            [
+                format!("{base}/{t}/oauth2/v2.0/token"),
+                format!("{base}/{t}/oauth2/token"),
+                format!("{base}/{t}/v2.0"),
+            ]
+            .iter()
+            .any(|ok| ok.eq_ignore_ascii_case(a))
+        })
+    };
+    let aud_ok = match &claims.aud {
+        Some(Value::String(a)) => accepted(a),
+        Some(Value::Array(list)) => list.iter().filter_map(Value::as_str).any(accepted),
+        _ => false,
+    };
+    if !aud_ok {
+        return Err((
+            700_023,
+            "Client assertion audience claim does not match Realm issuer. Review the \
+             documentation at https://docs.microsoft.com/en-us/azure/active-directory/develop/active-directory-certificate-credentials ."
+                .into(),
+        ));
+    }
+    Ok(())
 }
 
 /// The response for an injected fault on the token endpoint.

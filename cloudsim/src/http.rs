@@ -18,6 +18,13 @@ pub fn now() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
+/// Now as `2024-01-31T12:00:00.1234567Z` (seven fractional digits, as ARM writes them; chrono
+/// has no `%.7f`).
+pub fn timestamp_7() -> String {
+    let t = chrono::Utc::now();
+    format!("{}.{:07}Z", t.format("%Y-%m-%dT%H:%M:%S"), t.timestamp_subsec_nanos() / 100)
+}
+
 /// A fresh random GUID in the lowercase hyphenated form Azure uses.
 pub fn guid() -> String {
     uuid::Uuid::new_v4().to_string()

@@ -44,6 +44,21 @@ pub struct Scenario {
     pub subscriptions: Vec<SubscriptionSpec>,
     /// Optional bulk generator appended after the explicit subscriptions.
     pub generate: Option<GenerateSpec>,
+    /// Further app registrations of the home tenant (Graph, client credentials).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub applications: Vec<crate::directory::AppSpec>,
+    /// Managed identities (default: one system-assigned identity).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub managed_identities: Vec<crate::directory::ManagedIdentitySpec>,
+    /// `X-IDENTITY-HEADER` value of the App Service identity endpoint (default: derived).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub identity_header: Option<String>,
+    /// B2C tenants (further tenants with their own apps and policy key sets).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub b2c_tenants: Vec<crate::directory::B2cTenantSpec>,
+    /// Azure DevOps organisations.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub devops: Vec<crate::devops::OrgSpec>,
 }
 
 /// A subscription and its vaults.
@@ -62,6 +77,18 @@ pub struct SubscriptionSpec {
     /// Vaults in this subscription.
     #[serde(default)]
     pub vaults: Vec<VaultSpec>,
+    /// App Service and Function App sites.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sites: Vec<crate::resources::SiteSpec>,
+    /// Container Apps.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub container_apps: Vec<crate::resources::ContainerAppSpec>,
+    /// API Management services.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub api_management: Vec<crate::resources::ApimSpec>,
+    /// Application Gateways.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub application_gateways: Vec<crate::resources::AppGatewaySpec>,
 }
 
 /// A vault.
@@ -255,6 +282,16 @@ pub struct Built {
     pub vaults: Vec<Vault>,
     /// The scenario seed.
     pub seed: u64,
+    /// Resources that reference vaults.
+    pub deps: Vec<crate::resources::Dep>,
+    /// Tenants (home first).
+    pub tenants: Vec<crate::directory::Tenant>,
+    /// Managed identities.
+    pub identities: Vec<crate::directory::ManagedIdentity>,
+    /// App Service identity header value.
+    pub identity_header: String,
+    /// Azure DevOps organisations.
+    pub devops: Vec<crate::devops::Org>,
 }
 
 /// Parses a scenario from JSON text.
@@ -475,6 +512,7 @@ fn expand_generate(g: &GenerateSpec, seed: u64) -> Vec<SubscriptionSpec> {
                     ..VaultSpec::default()
                 })
                 .collect(),
+            ..SubscriptionSpec::default()
         })
         .collect()
 }
@@ -542,15 +580,20 @@ pub(crate) fn default_key_ops(kty: &str) -> Vec<String> {
     ops.iter().map(|s| s.to_string()).collect()
 }
 
+/// A real EC public point on `curve`. The key pair is generated with aws-lc directly: rcgen's
+/// `generate_for` serialises to PKCS#8 and parses it back, which checks the key with a second
+/// scalar multiplication and made EC keys the largest cost of loading big scenarios.
 pub(crate) fn ec_jwk(curve: &str) -> Result<PublicJwk> {
+    use aws_lc_rs::signature::{self, KeyPair as _};
     let alg = match curve {
-        "P-256" => &rcgen::PKCS_ECDSA_P256_SHA256,
-        "P-384" => &rcgen::PKCS_ECDSA_P384_SHA384,
-        "P-521" => &rcgen::PKCS_ECDSA_P521_SHA512,
+        "P-256" => &signature::ECDSA_P256_SHA256_ASN1_SIGNING,
+        "P-384" => &signature::ECDSA_P384_SHA384_ASN1_SIGNING,
+        "P-521" => &signature::ECDSA_P521_SHA512_ASN1_SIGNING,
         other => bail!("unsupported EC curve {other} (P-256, P-384, P-521)"),
     };
-    let kp = KeyPair::generate_for(alg).context("generating EC key")?;
-    let raw = kp.public_key_raw();
+    let kp =
+        signature::EcdsaKeyPair::generate(alg).map_err(|_| anyhow::anyhow!("generating EC key"))?;
+    let raw = kp.public_key().as_ref();
     let half = (raw.len().saturating_sub(1)) / 2;
     if raw.len() < 3 {
         bail!("short EC point");
@@ -817,22 +860,71 @@ pub fn build(sc: &Scenario, ctx: &BuildCtx<'_>) -> Result<Built> {
             vi += 1;
         }
     }
+    let mut deps = Vec::new();
+    for (s, sub) in subs_spec.iter().zip(&subscriptions) {
+        let specs = crate::resources::DepSpecs {
+            sites: &s.sites,
+            container_apps: &s.container_apps,
+            api_management: &s.api_management,
+            application_gateways: &s.application_gateways,
+        };
+        deps.extend(crate::resources::build(&sub.id, &specs, &vaults)?);
+    }
+    let tenant_id = sc.tenant_id.clone().unwrap_or_else(|| guid_for(seed, &["tenant"]));
+    let client_id = sc.client_id.clone().unwrap_or_else(|| guid_for(seed, &["client"]));
+    let client_secret = sc
+        .client_secret
+        .clone()
+        .unwrap_or_else(|| format!("cs~{}", random_value(&mut rng_for(seed, &["secret"]), 34)));
+    let sp_object_id =
+        sc.service_principal_object_id.clone().unwrap_or_else(|| guid_for(seed, &["sp"]));
+    let tenants = crate::directory::build(
+        &crate::directory::HomeSpec {
+            tenant_id: &tenant_id,
+            client_id: &client_id,
+            client_secret: &client_secret,
+            sp_object_id: &sp_object_id,
+            roles: &sc.roles,
+            applications: &sc.applications,
+            b2c: &sc.b2c_tenants,
+        },
+        &crate::directory::DirectoryCtx { seed, now: ctx.now, ca: ctx.ca, leaf_key: ctx.leaf_key },
+    )?;
+    let identities = crate::directory::build_identities(
+        &sc.managed_identities,
+        subscriptions.first().map(|s| s.id.as_str()),
+        seed,
+    );
+    let subs: Vec<(String, String)> =
+        subscriptions.iter().map(|s| (s.id.clone(), s.display_name.clone())).collect();
+    let devops = crate::devops::build(
+        &sc.devops,
+        &crate::devops::DevOpsCtx {
+            seed,
+            now: ctx.now,
+            tenant_id: &tenant_id,
+            client_id: &client_id,
+            subscriptions: &subs,
+        },
+    )?;
     Ok(Built {
-        tenant_id: sc.tenant_id.clone().unwrap_or_else(|| guid_for(seed, &["tenant"])),
-        client_id: sc.client_id.clone().unwrap_or_else(|| guid_for(seed, &["client"])),
-        client_secret: sc
-            .client_secret
-            .clone()
-            .unwrap_or_else(|| format!("cs~{}", random_value(&mut rng_for(seed, &["secret"]), 34))),
-        sp_object_id: sc
-            .service_principal_object_id
-            .clone()
-            .unwrap_or_else(|| guid_for(seed, &["sp"])),
+        devops,
+        tenant_id,
+        client_id,
+        client_secret,
+        sp_object_id,
         roles: sc.roles.clone(),
         arm_page_size: sc.arm_page_size.unwrap_or(4).max(1),
         subscriptions,
         vaults,
         seed,
+        deps,
+        tenants,
+        identities,
+        identity_header: sc
+            .identity_header
+            .clone()
+            .unwrap_or_else(|| guid_for(seed, &["identity-header"])),
     })
 }
 

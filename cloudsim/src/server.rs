@@ -78,7 +78,28 @@ async fn main_handler(
     if segs.first().is_some_and(|s| s == "_sim") {
         return crate::admin::handle(&sim, &method, &segs[1..], &query, &body).await;
     }
-    let (target, resp) = if crate::entra::is_entra_path(&segs) {
+    let (target, resp) = if crate::identity::is_identity_path(&segs) {
+        let resp = match apply_hit(sim.faults.take("identity")).await {
+            Some(HitOutcome::Drop) => dropped(),
+            Some(HitOutcome::Answer(f)) => crate::graph::fault_response(&f),
+            None => crate::identity::handle(&sim, &method, &segs, &query, &headers),
+        };
+        ("identity", resp)
+    } else if crate::graph::is_graph_path(&segs) {
+        let resp = match apply_hit(sim.faults.take("graph")).await {
+            Some(HitOutcome::Drop) => dropped(),
+            Some(HitOutcome::Answer(f)) => crate::graph::fault_response(&f),
+            None => crate::graph::handle(&sim, &method, &segs, &query, &headers, &body),
+        };
+        ("graph", resp)
+    } else if crate::devops::is_devops_path(&segs) {
+        let resp = match apply_hit(sim.faults.take("devops")).await {
+            Some(HitOutcome::Drop) => dropped(),
+            Some(HitOutcome::Answer(f)) => crate::graph::fault_response(&f),
+            None => crate::devops::handle(&sim, &method, &segs, &query, &headers),
+        };
+        ("devops", resp)
+    } else if crate::entra::is_entra_path(&segs) {
         if crate::entra::is_token_path(&segs) {
             let resp = match apply_hit(sim.faults.take("token")).await {
                 Some(HitOutcome::Drop) => dropped(),
@@ -98,7 +119,7 @@ async fn main_handler(
                 crate::arm::arm_headers(&mut r, &headers);
                 r
             }
-            None => crate::arm::handle(&sim, &method, &path, &segs, &query, &headers),
+            None => crate::arm::handle(&sim, &method, &path, &segs, &query, &headers, &body),
         };
         ("arm", resp)
     };
@@ -242,11 +263,11 @@ pub fn write_atomic(path: &Path, contents: &str) -> Result<()> {
 /// The `cloud.env` text for a running simulator.
 pub fn cloud_env(sim: &Sim, ca_path: &Path) -> String {
     let url = sim.main_url();
-    [
+    let mut lines = vec![
         "AZURE_CLOUD=custom".to_string(),
         format!("AZURE_TENANT_ID={}", sim.tenant_id),
         format!("AZURE_CLIENT_ID={}", sim.client_id),
-        format!("AZURE_CLIENT_SECRET={}", sim.initial.client_secret),
+        format!("AZURE_CLIENT_SECRET={}", sim.initial.primary_app().passwords[0].secret),
         format!("AZURE_AUTHORITY_HOST={url}/"),
         format!("AZURE_RESOURCE_MANAGER_ENDPOINT={url}/"),
         "AZURE_RESOURCE_MANAGER_AUDIENCE=https://management.azure.com/".to_string(),
@@ -254,9 +275,18 @@ pub fn cloud_env(sim: &Sim, ca_path: &Path) -> String {
         format!("AZURE_GRAPH_ENDPOINT={url}/"),
         format!("AZURE_CA_BUNDLE={}", ca_path.display()),
         format!("CLOUDSIM_URL={url}"),
-        String::new(),
-    ]
-    .join("\n")
+        format!("CLOUDSIM_IDENTITY_ENDPOINT={url}/msi/token"),
+        format!("CLOUDSIM_IDENTITY_HEADER={}", sim.identity_header),
+        format!("CLOUDSIM_IMDS_ENDPOINT={url}"),
+    ];
+    if let Some(org) = sim.devops.first() {
+        lines.push(format!("CLOUDSIM_DEVOPS_URL={url}/{}", org.name));
+        if let Some(pat) = org.pats.first() {
+            lines.push(format!("CLOUDSIM_DEVOPS_PAT={pat}"));
+        }
+    }
+    lines.push(String::new());
+    lines.join("\n")
 }
 
 async fn bind(addr: SocketAddr) -> Result<TcpListener> {
@@ -299,6 +329,7 @@ pub async fn serve(opts: ServeOptions) -> Result<()> {
         }
         None => crate::scenario::DEFAULT_SCENARIO.to_string(),
     };
+    let started = std::time::Instant::now();
     let scenario = crate::scenario::parse(&text)?;
     let system = crate::certs::load_system_cas();
     tracing::info!(count = system.len(), "system CA certificates available");
@@ -311,6 +342,7 @@ pub async fn serve(opts: ServeOptions) -> Result<()> {
             system: &system,
         },
     )?;
+    let build_ms = started.elapsed().as_millis();
 
     let main_listener = bind(opts.listen).await?;
     let main_addr = main_listener.local_addr()?;
@@ -328,10 +360,10 @@ pub async fn serve(opts: ServeOptions) -> Result<()> {
         vault_listeners.push(l);
     }
     let world = crate::state::World {
-        client_secret: built.client_secret,
-        client_secret_expired: false,
+        tenants: built.tenants,
         subscriptions: built.subscriptions,
         vaults,
+        deps: built.deps,
     };
     let acceptor = TlsAcceptor::from(ca.server_config()?);
     let sim = Arc::new(Sim {
@@ -351,6 +383,9 @@ pub async fn serve(opts: ServeOptions) -> Result<()> {
             acceptor: Some(acceptor.clone()),
             added: Vec::new(),
         }),
+        identities: built.identities,
+        identity_header: built.identity_header,
+        devops: built.devops,
     });
 
     let main_app = Router::new().fallback(main_handler).with_state(sim.clone());
@@ -366,7 +401,8 @@ pub async fn serve(opts: ServeOptions) -> Result<()> {
         tracing::info!(vault = %v.name, %uri, reachable = v.reachable(), "vault listening");
     }
     let stats = sim.stats(crate::http::now());
-    tracing::info!(?stats, "scenario loaded");
+    let total_ms = started.elapsed().as_millis();
+    tracing::info!(?stats, build_ms, total_ms, "scenario loaded");
 
     let ca_path = state_dir.join("ca.pem");
     write_atomic(&state_dir.join("cloud.env"), &cloud_env(&sim, &ca_path))?;

@@ -275,17 +275,32 @@ impl Vault {
 /// The mutable part of the simulated cloud.
 #[derive(Debug, Clone)]
 pub struct World {
-    /// The app's client secret.
-    pub client_secret: String,
-    /// The client secret has expired: the token endpoint answers AADSTS7000222.
-    pub client_secret_expired: bool,
+    /// Tenants: the home tenant first (its first app is the product's identity), then B2C.
+    pub tenants: Vec<crate::directory::Tenant>,
     /// Subscriptions in scenario order.
     pub subscriptions: Vec<Subscription>,
     /// Vaults in scenario order, then vaults added through the admin API.
     pub vaults: Vec<Vault>,
+    /// Resources that reference vaults (sites, container apps, APIM, gateways).
+    pub deps: Vec<crate::resources::Dep>,
 }
 
 impl World {
+    /// The home tenant.
+    pub fn home(&self) -> &crate::directory::Tenant {
+        &self.tenants[0]
+    }
+
+    /// The tenant named by GUID or domain.
+    pub fn tenant(&self, name: &str) -> Option<&crate::directory::Tenant> {
+        self.tenants.iter().find(|t| t.is(name))
+    }
+
+    /// The product's own app registration (the home tenant's first app).
+    pub fn primary_app(&self) -> &crate::directory::App {
+        &self.tenants[0].apps[0]
+    }
+
     /// The vault of that name (case-insensitive).
     pub fn vault(&self, name: &str) -> Option<&Vault> {
         self.vaults.iter().find(|v| v.name.eq_ignore_ascii_case(name))
@@ -383,6 +398,12 @@ pub struct Sim {
     pub material: Material,
     /// Listener tasks of added vaults.
     pub runtime: Mutex<Runtime>,
+    /// Managed identities served on the App Service and IMDS endpoints (first: default).
+    pub identities: Vec<crate::directory::ManagedIdentity>,
+    /// The value App Service clients must send in `X-IDENTITY-HEADER`.
+    pub identity_header: String,
+    /// Azure DevOps organisations (read-only).
+    pub devops: Vec<crate::devops::Org>,
 }
 
 impl Sim {
@@ -393,7 +414,25 @@ impl Sim {
 
     /// The token issuer for this tenant.
     pub fn issuer(&self) -> String {
-        format!("{}/{}/v2.0", self.main_url(), self.tenant_id)
+        self.issuer_of(&self.tenant_id)
+    }
+
+    /// The token issuer for any tenant GUID (home or B2C).
+    pub fn issuer_of(&self, tenant_id: &str) -> String {
+        format!("{}/{}/v2.0", self.main_url(), tenant_id)
+    }
+
+    /// Validates a token of any tenant cloudsim knows (Graph and Azure DevOps accept them).
+    pub fn validate_any_tenant(
+        &self,
+        token: &str,
+        audiences: &[&str],
+    ) -> Result<crate::token::Claims, crate::token::TokenError> {
+        let w = self.read();
+        let ok = |c: &crate::token::Claims| {
+            w.tenant(&c.tid).is_some_and(|t| t.id == c.tid && c.iss == self.issuer_of(&t.id))
+        };
+        self.signer.validate_with(token, audiences, &ok, crate::http::now())
     }
 
     /// Read access to the world (a poisoned lock is recovered).

@@ -55,6 +55,9 @@ pub struct Claims {
     /// Token version.
     #[serde(default)]
     pub ver: String,
+    /// Resource id of a managed identity (managed-identity tokens only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub xms_mirid: Option<String>,
 }
 
 /// Why a presented token was refused.
@@ -136,6 +139,18 @@ impl Signer {
         tenant: &str,
         now: i64,
     ) -> Result<Claims, TokenError> {
+        self.validate_with(token, audiences, &|c: &Claims| c.iss == issuer && c.tid == tenant, now)
+    }
+
+    /// Like [`Signer::validate`], with the issuer check left to `issuer_ok` (services that
+    /// accept tokens of several tenants, such as Graph and Azure DevOps).
+    pub fn validate_with(
+        &self,
+        token: &str,
+        audiences: &[&str],
+        issuer_ok: &dyn Fn(&Claims) -> bool,
+        now: i64,
+    ) -> Result<Claims, TokenError> {
         let mut v = Validation::new(Algorithm::RS256);
         v.validate_exp = false;
         v.validate_aud = false;
@@ -149,7 +164,7 @@ impl Signer {
         if c.nbf > now + 300 {
             return Err(TokenError::NotYetValid);
         }
-        if c.iss != issuer || c.tid != tenant {
+        if !issuer_ok(&c) {
             return Err(TokenError::Issuer { found: c.iss });
         }
         if !audiences.iter().any(|a| a.eq_ignore_ascii_case(&c.aud)) {

@@ -1,7 +1,10 @@
 //! Integration tests: run the real `cloudsim` binary and talk to it over HTTPS like an Azure
 //! client would (Entra token endpoint, Resource Manager, Key Vault data plane, admin API).
 
+mod dependencies;
 mod harness;
+mod kv_crates;
+mod managed_identity;
 mod python_sdk;
 
 use anyhow::{Context, Result, ensure};
