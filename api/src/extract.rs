@@ -26,7 +26,8 @@ impl<T: serde::Serialize> axum::response::IntoResponse for Json<T> {
     }
 }
 
-/// A JSON body that may be absent: an empty body is `None`, anything else must be valid JSON.
+/// A JSON body that may be absent: an empty body or `null` is `None`, anything else must be
+/// valid JSON.
 pub struct OptionalJson<T>(pub Option<T>);
 
 impl<T, S> FromRequest<S> for OptionalJson<T>
@@ -55,7 +56,7 @@ where
                 "a request body must be sent as Content-Type: application/json",
             ));
         }
-        let axum::Json(value) = axum::Json::<T>::from_bytes(&bytes)?;
-        Ok(Self(Some(value)))
+        let axum::Json(value) = axum::Json::<Option<T>>::from_bytes(&bytes)?;
+        Ok(Self(value))
     }
 }

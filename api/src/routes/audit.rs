@@ -9,7 +9,7 @@ use serde::Deserialize;
 use shared::audit::{self, Entry, Filter, Verification};
 
 use crate::auth::AuthUser;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Json, Query};
 use crate::pagination::{Page, Paging};
 use crate::state::AppState;
@@ -18,15 +18,29 @@ use crate::state::AppState;
 const EXPORT_PAGE: i64 = 500;
 
 /// The filters of the list and the export.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
+    /// Entries at or after this day (`2026-01-31`) or time (RFC 3339).
+    #[param(example = "2026-01-01")]
     pub start_date: Option<String>,
+    /// Entries before the end of this day, or before this time.
+    #[param(example = "2026-01-31")]
     pub end_date: Option<String>,
+    /// Only this event type, such as `auth.login.failed`.
+    #[param(example = "auth.login.succeeded")]
     pub event_type: Option<String>,
+    /// Only entries by this actor.
     pub actor: Option<String>,
+    /// Page size: 1 to 500, 50 when absent (the list only).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
+    /// Items to skip (the list only).
+    #[param(minimum = 0)]
     pub offset: Option<i64>,
+    /// `json` (the default), `csv` or `pdf` (the export only).
+    #[param(pattern = "^(json|csv|pdf)$")]
     pub format: Option<String>,
 }
 
@@ -63,6 +77,15 @@ impl AuditQuery {
 }
 
 /// `GET /audit/entries`, newest first.
+#[utoipa::path(
+    get,
+    path = "/audit/entries",
+    tag = "audit",
+    operation_id = "listAuditEntries",
+    summary = "List audit entries, newest first",
+    params(AuditQuery),
+    responses((status = 200, description = "A page of entries.", body = Page<Entry>)),
+)]
 pub async fn entries(
     State(state): State<AppState>,
     _user: AuthUser,
@@ -75,6 +98,17 @@ pub async fn entries(
 }
 
 /// `GET /audit/verify`: walks the whole chain and names the first break.
+#[utoipa::path(
+    get,
+    path = "/audit/verify",
+    tag = "audit",
+    operation_id = "verifyAuditChain",
+    summary = "Verify the audit chain",
+    description = "Recomputes every entry's HMAC in order and names the first that does not \
+        match: an edited or removed entry breaks the chain.",
+    responses((status = 200, description = "Whether the chain holds, and its head.",
+        body = Verification)),
+)]
 pub async fn verify(
     State(state): State<AppState>,
     _user: AuthUser,
@@ -89,8 +123,55 @@ enum Stage {
     Done,
 }
 
+/// The manifest of a JSON export (built with `json!` below; documented here).
+#[derive(utoipa::ToSchema)]
+#[schema(as = AuditExportManifest, rename_all = "camelCase")]
+#[expect(dead_code, reason = "documents a body the handler builds with json!")]
+struct ExportManifest {
+    generated_at: DateTime<Utc>,
+    /// The filters as given (`startDate`, `endDate`, `eventType`, `actor`).
+    #[schema(value_type = Object)]
+    filters: serde_json::Value,
+    entry_count: i64,
+    /// The HMAC of the newest entry exported.
+    chain_head: Option<String>,
+}
+
+/// A JSON export.
+#[derive(utoipa::ToSchema)]
+#[expect(dead_code, reason = "documents a body the handler streams")]
+struct AuditExport {
+    manifest: ExportManifest,
+    entries: Vec<Entry>,
+}
+
+/// A PDF export: the manifest, then the entries.
+#[derive(utoipa::ToSchema)]
+#[schema(value_type = String, format = Binary)]
+#[expect(dead_code, reason = "documents a body the handler renders")]
+struct PdfReport(Vec<u8>);
+
 /// `GET /audit/export?format=json|csv|pdf`: the filtered entries in chain order, streamed page
 /// by page, with a manifest (filters, count, chain head).
+#[utoipa::path(
+    get,
+    path = "/audit/export",
+    tag = "audit",
+    operation_id = "exportAuditEntries",
+    summary = "Export audit entries as JSON, CSV or PDF",
+    description = "The filtered entries in chain order, with a manifest naming the filters, \
+        the count and the chain head. Paging parameters are ignored.",
+    params(AuditQuery),
+    responses(
+        (status = 200, description = "The export, as an attachment.", content(
+            (AuditExport = "application/json"),
+            (String = "text/csv"),
+            (PdfReport = "application/pdf"),
+        ), headers(("content-disposition" = String, description = "`attachment; filename=...`"))),
+        (status = 400, description = "A filter or the format is not valid; `detail` names it.",
+            body = ErrorBody),
+    ),
+)]
 pub async fn export(
     State(state): State<AppState>,
     _user: AuthUser,
