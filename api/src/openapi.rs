@@ -42,7 +42,13 @@ const COOKIE: &str = "sessionCookie";
             `{error, detail, code}`.",
         license(name = "Apache-2.0", identifier = "Apache-2.0"),
     ),
-    components(schemas(ErrorBody)),
+    components(schemas(
+        ErrorBody,
+        registry::SettingsCategory,
+        registry::SettingKey,
+        registry::FrameworkId,
+        registry::HistoryType,
+    )),
     tags(
         (name = "auth", description = "Log in and out; who the caller is."),
         (name = "users", description = "User management (admins)."),
@@ -295,6 +301,107 @@ fn shared_responses() -> Vec<(&'static str, Response)> {
     ]
 }
 
+/// Schemas built from the registries they describe (settings, frameworks, history types), so
+/// the document follows the registry without a second list to keep in step.
+pub mod registry {
+    use std::borrow::Cow;
+
+    use shared::settings::{DEFINITIONS, Kind};
+    use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, Schema, Type};
+    use utoipa::openapi::{RefOr, SchemaFormat};
+    use utoipa::{PartialSchema, ToSchema};
+
+    fn string_enum<'a>(description: &str, values: impl IntoIterator<Item = &'a str>) -> Schema {
+        let values: Vec<String> = values.into_iter().map(str::to_owned).collect();
+        Schema::Object(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .description(Some(description))
+                .enum_values(Some(values))
+                .build(),
+        )
+    }
+
+    macro_rules! registry_schema {
+        ($(#[$doc:meta])* $name:ident => $schema:expr) => {
+            $(#[$doc])*
+            pub struct $name;
+
+            impl PartialSchema for $name {
+                fn schema() -> RefOr<Schema> {
+                    RefOr::T($schema)
+                }
+            }
+
+            impl ToSchema for $name {
+                fn name() -> Cow<'static, str> {
+                    Cow::Borrowed(stringify!($name))
+                }
+            }
+        };
+    }
+
+    registry_schema!(
+        /// A settings category.
+        SettingsCategory => string_enum("A settings category.", shared::settings::CATEGORIES.iter().copied())
+    );
+
+    registry_schema!(
+        /// A setting's key.
+        SettingKey => string_enum("A setting's key.", DEFINITIONS.iter().map(|d| d.key))
+    );
+
+    registry_schema!(
+        /// A compliance framework's id.
+        FrameworkId => string_enum(
+            "A compliance framework's id.",
+            shared::compliance::frameworks::FRAMEWORKS.iter().map(|f| f.id),
+        )
+    );
+
+    registry_schema!(
+        /// A kind of history that retention purges.
+        HistoryType => string_enum(
+            "A kind of history that retention purges.",
+            shared::retention::HISTORY_TYPES.iter().copied(),
+        )
+    );
+
+    registry_schema!(
+        /// The body of `PUT /api/settings/{category}`: setting keys of that category with their
+        /// new values (every key of the registry is listed; one of another category is refused).
+        SettingsChange => {
+            let mut object = ObjectBuilder::new()
+                .description(Some(
+                    "Setting keys of the category in the path, each with its new value.",
+                ))
+                .min_properties(Some(1))
+                .additional_properties(Some(AdditionalProperties::<Schema>::FreeForm(false)));
+            for def in DEFINITIONS {
+                let value = match def.kind {
+                    Kind::Integer { min, max } => ObjectBuilder::new()
+                        .schema_type(Type::Integer)
+                        .format(Some(SchemaFormat::KnownFormat(
+                            utoipa::openapi::KnownFormat::Int64,
+                        )))
+                        .minimum(Some(min as f64))
+                        .maximum(Some(max as f64)),
+                    Kind::Boolean => ObjectBuilder::new().schema_type(Type::Boolean),
+                    Kind::Choice(allowed) => ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .enum_values(Some(allowed.iter().copied())),
+                    Kind::Cron => ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .examples([serde_json::json!("0 30 2 * * *"), serde_json::json!("off")]),
+                };
+                let value = value.description(Some(format!("{} ({})", def.description, def.category)));
+                object = object.property(def.key, value.build());
+            }
+            Schema::Object(object.build())
+        }
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeSet;
@@ -409,6 +516,29 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Every `$ref` of the document names a component it defines.
+    #[test]
+    fn every_reference_resolves() {
+        fn walk(value: &serde_json::Value, doc: &serde_json::Value, seen: &mut usize) {
+            match value {
+                serde_json::Value::Object(map) => {
+                    if let Some(serde_json::Value::String(target)) = map.get("$ref") {
+                        let pointer = target.trim_start_matches('#');
+                        assert!(doc.pointer(pointer).is_some(), "{target} does not resolve");
+                        *seen += 1;
+                    }
+                    map.values().for_each(|v| walk(v, doc, seen));
+                }
+                serde_json::Value::Array(items) => items.iter().for_each(|v| walk(v, doc, seen)),
+                _ => {}
+            }
+        }
+        let doc = serde_json::to_value(document()).expect("document as JSON");
+        let mut seen = 0;
+        walk(&doc, &doc, &mut seen);
+        assert!(seen > 100, "only {seen} references");
     }
 
     #[test]

@@ -19,7 +19,9 @@ use crate::state::AppState;
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"username": "admin", "password": "correct horse battery staple"}))]
 pub struct LoginRequest {
+    #[schema(min_length = 1, pattern = "\\S")]
     pub username: String,
+    #[schema(min_length = 1)]
     pub password: String,
 }
 

@@ -357,7 +357,8 @@ struct FrameworkDetail {
     tag = "compliance",
     operation_id = "getFramework",
     summary = "A framework's controls, their rules and outcomes",
-    params(("framework_id" = String, Path, description = "The framework's id.", example = "cis-kv")),
+    params(("framework_id" = crate::openapi::registry::FrameworkId, Path,
+        description = "The framework's id.", example = "cis-kv")),
     responses(
         (status = 200, description = "The framework.", body = FrameworkDetail),
         (status = 404, description = "No such framework.", body = ErrorBody),

@@ -11,6 +11,7 @@ use shared::settings::{self, CATEGORIES, Effective};
 use crate::auth::{AdminUser, AuthUser};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Json, Path};
+use crate::openapi::registry::{HistoryType, SettingKey, SettingsCategory, SettingsChange};
 use crate::origin::Origin;
 use crate::state::AppState;
 
@@ -101,7 +102,7 @@ fn camel(category: &str) -> String {
     tag = "settings",
     operation_id = "getSettingsCategory",
     summary = "The settings of one category",
-    params(("category" = String, Path, description = CATEGORY_DOC, example = "performance")),
+    params(("category" = SettingsCategory, Path, description = CATEGORY_DOC, example = "performance")),
     responses(
         (status = 200, description = "The category's settings.", body = Vec<Effective>),
         (status = 400, description = "No such category.", body = ErrorBody),
@@ -125,8 +126,8 @@ pub async fn get_category(
     summary = "Change settings of one category",
     description = "An object of setting key to new value. Every value is validated first; \
         either all change or none does. Each change is audited with its old and new value.",
-    params(("category" = String, Path, description = CATEGORY_DOC, example = "performance")),
-    request_body(content = Object, description = "Setting key to new value.",
+    params(("category" = SettingsCategory, Path, description = CATEGORY_DOC, example = "performance")),
+    request_body(content = SettingsChange, description = "Setting key to new value.",
         example = json!({"discoveryMaxWorkers": 8})),
     responses(
         (status = 200, description = "The category's settings after the change.",
@@ -204,8 +205,8 @@ pub async fn put_category(
     operation_id = "resetSetting",
     summary = "Reset one setting",
     params(
-        ("category" = String, Path, description = CATEGORY_DOC, example = "performance"),
-        ("key" = String, Path, description = "The setting's key.", example = "discoveryMaxWorkers"),
+        ("category" = SettingsCategory, Path, description = CATEGORY_DOC, example = "performance"),
+        ("key" = SettingKey, Path, description = "The setting's key.", example = "discoveryMaxWorkers"),
     ),
     responses(
         (status = 200, description = "The setting after the reset.", body = Effective),
@@ -381,7 +382,7 @@ pub async fn purge_all(
     tag = "settings",
     operation_id = "purgeHistoryType",
     summary = "Purge old history of one type",
-    params(("history_type" = String, Path,
+    params(("history_type" = HistoryType, Path,
         description = "`audit`, `rotation`, `sync` or `alerts`.", example = "audit")),
     request_body(content = Option<PurgeRequest>, description = "May be empty."),
     responses(

@@ -9,6 +9,7 @@ mod compliance;
 mod cron;
 mod harness;
 mod metrics;
+mod openapi;
 mod scan;
 mod settings;
 mod subscriptions;
