@@ -9,6 +9,11 @@
 //! `cargo run -p certifyclouds-api -- openapi > api/openapi.json` (or `UPDATE_OPENAPI=1 cargo test
 //! -p certifyclouds-api openapi`). A test fails while the two differ.
 
+use axum::Router;
+use axum::extract::Request;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::IntoResponse;
 use utoipa::openapi::path::{Operation, PathItem};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{
@@ -83,14 +88,33 @@ pub fn document_json() -> String {
     text
 }
 
+/// The Content-Security-Policy of the UI: the API's own, plus the `data:` images (icons)
+/// Swagger UI's stylesheet uses. Scripts and styles still come only from the API itself.
+pub const DOCS_CSP: &str = "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'";
+
 /// The UI at `/docs` and the document at `/openapi.json`, both from assets compiled into the
 /// binary (utoipa-swagger-ui's `vendored` feature: nothing is downloaded at build or run time).
-pub fn ui(doc: Document) -> SwaggerUi {
+pub fn ui<S: Clone + Send + Sync + 'static>(doc: Document) -> Router<S> {
     let config = utoipa_swagger_ui::Config::from(DOCUMENT_PATH)
         .validator_url("none")
         .try_it_out_enabled(true)
         .persist_authorization(false);
-    SwaggerUi::new(DOCS_PATH).url(DOCUMENT_PATH, doc).config(config)
+    let ui = SwaggerUi::new(DOCS_PATH).url(DOCUMENT_PATH, doc).config(config);
+    Router::from(ui).layer(axum::middleware::from_fn(docs_answers))
+}
+
+/// Gives the UI's pages their CSP, and an unknown asset the one error shape (Swagger UI's
+/// handler answers an empty 404).
+async fn docs_answers(request: Request, next: Next) -> axum::response::Response {
+    let response = next.run(request).await;
+    if response.status() == StatusCode::NOT_FOUND {
+        return crate::error::unknown_route().await.into_response();
+    }
+    let mut response = response;
+    response
+        .headers_mut()
+        .insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(DOCS_CSP));
+    response
 }
 
 /// Adds the security schemes, each route's security requirement from the route table, and

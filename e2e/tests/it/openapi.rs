@@ -8,7 +8,7 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
 
-use crate::harness::TestApp;
+use crate::harness::{TestApp, error_code};
 
 /// The workspace root (e2e's parent folder).
 fn workspace() -> PathBuf {
@@ -50,7 +50,8 @@ async fn the_document_and_its_ui_are_served_without_a_token() -> anyhow::Result<
         .and_then(|v| v.to_str().ok())
         .context("no CSP on /docs/")?
         .to_owned();
-    assert!(csp.contains("default-src 'self'"), "{csp}");
+    assert_eq!(csp, api::openapi::DOCS_CSP);
+    assert!(csp.contains("default-src 'self'") && !csp.contains("unsafe"), "{csp}");
     let html = page.text().await?;
     assert!(html.contains("swagger-ui-bundle.js"), "{html}");
     assert!(!html.contains("<script>"), "an inline script would need a weaker CSP: {html}");
@@ -65,6 +66,12 @@ async fn the_document_and_its_ui_are_served_without_a_token() -> anyhow::Result<
     // Unknown paths under /docs keep the one error shape.
     let (status, body) = app.get("", "/docs/no-such-asset.js").await?;
     assert_eq!(status, 404, "{body}");
+    assert_eq!(error_code(&body), "unknown_route");
+
+    // The rest of the API keeps its stricter policy.
+    let health = app.http.get(format!("{}/health", app.api_url)).send().await?;
+    let csp = health.headers().get("content-security-policy").context("no CSP on /health")?;
+    assert_eq!(csp, "default-src 'self'; frame-ancestors 'none'");
     app.finish().await
 }
 
