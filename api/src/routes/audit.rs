@@ -4,7 +4,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use serde::Deserialize;
 use shared::audit::{self, Entry, Filter, Verification};
 
@@ -44,14 +44,20 @@ pub struct AuditQuery {
     pub format: Option<String>,
 }
 
-/// `2026-01-31` (a whole day) or an RFC 3339 time.
+/// `2026-01-31` (a whole day) or an RFC 3339 time, in the years 0000 to 9999 (chrono reads
+/// years Postgres cannot store, such as -9999, which once answered 500).
 fn parse_bound(field: &str, value: &str, end: bool) -> Result<DateTime<Utc>, ApiError> {
-    if let Ok(t) = DateTime::parse_from_rfc3339(value) {
-        return Ok(t.with_timezone(&Utc));
-    }
-    let day = NaiveDate::parse_from_str(value, "%Y-%m-%d").map_err(|_| {
+    let invalid = || {
         ApiError::invalid(field, "use an ISO 8601 date (2026-01-31) or time (2026-01-31T12:00:00Z)")
-    })?;
+    };
+    if let Ok(t) = DateTime::parse_from_rfc3339(value) {
+        let t = t.with_timezone(&Utc);
+        return if (0..=9999).contains(&t.year()) { Ok(t) } else { Err(invalid()) };
+    }
+    let day = NaiveDate::parse_from_str(value, "%Y-%m-%d")
+        .ok()
+        .filter(|d| (0..=9999).contains(&d.year()))
+        .ok_or_else(invalid)?;
     // An end date includes its whole day.
     let day = if end { day.succ_opt().unwrap_or(day) } else { day };
     Ok(day.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc())

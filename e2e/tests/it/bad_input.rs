@@ -78,10 +78,11 @@ async fn malformed_or_invalid_requests_get_400_with_the_error_shape() -> anyhow:
     app.finish().await
 }
 
-/// Postgres text cannot hold NUL: such input once reached the database and answered 500
-/// (found by the hostile-client run). It is refused as a validation error naming the field.
+/// Input Postgres cannot hold (NUL in text, years before 4713 BC) once reached the database and
+/// answered 500. It is refused as a validation error naming the field.
 #[tokio::test]
-async fn nul_characters_and_non_object_bodies_are_refused_as_bad_requests() -> anyhow::Result<()> {
+async fn nul_characters_odd_dates_and_non_object_bodies_are_refused_as_bad_requests()
+-> anyhow::Result<()> {
     let app = TestApp::spawn_with(Options { without_worker: true, ..Default::default() }).await?;
     let token = app.login().await?;
 
@@ -95,6 +96,19 @@ async fn nul_characters_and_non_object_bodies_are_refused_as_bad_requests() -> a
         assert_eq!(status, 400, "{path}: {body}");
         assert_eq!(error_code(&body), "invalid_query", "{path}");
     }
+
+    // Dates outside 0000-9999 (chrono reads -9999-01-01; Postgres cannot store it).
+    for path in [
+        "/audit/entries?start_date=-9999-01-01",
+        "/audit/export?end_date=-4800-01-01",
+        "/audit/entries?start_date=%2B10000-01-01T00:00:00Z",
+    ] {
+        let (status, body) = app.get(&token, path).await?;
+        assert_eq!(status, 400, "{path}: {body}");
+        assert_eq!(error_code(&body), "validation_error", "{path}");
+    }
+    let (status, body) = app.get(&token, "/audit/entries?start_date=0001-01-01").await?;
+    assert_eq!(status, 200, "{body}");
 
     let cases = [
         (
