@@ -23,10 +23,10 @@ const EXPORT_PAGE: i64 = 500;
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
     /// Entries at or after this day (`2026-01-31`) or time (RFC 3339).
-    #[param(example = "2026-01-01")]
+    #[param(pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}([Tt].+)?$", example = "2026-01-01")]
     pub start_date: Option<String>,
     /// Entries before the end of this day, or before this time.
-    #[param(example = "2026-01-31")]
+    #[param(pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}([Tt].+)?$", example = "2026-01-31")]
     pub end_date: Option<String>,
     /// Only this event type, such as `auth.login.failed`.
     #[param(example = "auth.login.succeeded")]

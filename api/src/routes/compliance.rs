@@ -144,7 +144,7 @@ pub struct ViolationQuery {
     #[param(value_type = Option<Severity>)]
     pub severity: Option<String>,
     /// Only violations of rules this framework maps, by framework id.
-    #[param(example = "cis-kv")]
+    #[param(value_type = Option<crate::openapi::registry::FrameworkId>, example = "cis-kv")]
     pub framework: Option<String>,
     /// Page size: 1 to 500, 50 when absent.
     #[param(minimum = 1, maximum = 500)]

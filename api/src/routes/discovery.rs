@@ -28,6 +28,7 @@ pub struct ScanRequest {
     #[schema(value_type = Option<ScanMode>)]
     pub mode: Option<String>,
     /// Subscription ids (GUIDs) to cover; absent or empty covers every known subscription.
+    #[schema(value_type = Option<Vec<Uuid>>)]
     pub subscriptions: Option<Vec<String>>,
 }
 
@@ -423,7 +424,7 @@ pub struct AssetQuery {
     /// Only assets of vaults whose name contains this text.
     pub vault: Option<String>,
     /// Only assets of this subscription (a GUID).
-    #[param(example = "12345678-1234-1234-1234-123456789012")]
+    #[param(value_type = Option<Uuid>, example = "12345678-1234-1234-1234-123456789012")]
     pub subscription: Option<String>,
     /// Page size: 1 to 500, 50 when absent.
     #[param(minimum = 1, maximum = 500)]
@@ -589,7 +590,7 @@ pub async fn get_asset(
 #[serde(deny_unknown_fields)]
 pub struct VaultQuery {
     /// Only vaults of this subscription (a GUID).
-    #[param(example = "12345678-1234-1234-1234-123456789012")]
+    #[param(value_type = Option<Uuid>, example = "12345678-1234-1234-1234-123456789012")]
     pub subscription: Option<String>,
     /// Page size: 1 to 500, 50 when absent.
     #[param(minimum = 1, maximum = 500)]

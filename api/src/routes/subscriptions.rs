@@ -77,6 +77,7 @@ pub async fn list(
     "name": "Production"}))]
 pub struct AddSubscription {
     /// A GUID.
+    #[schema(value_type = uuid::Uuid)]
     pub subscription_id: String,
     /// At most 200 characters.
     pub name: Option<String>,
@@ -154,7 +155,7 @@ fn parse_path(raw: &str) -> Result<SubscriptionId, ApiError> {
     tag = "subscriptions",
     operation_id = "removeSubscription",
     summary = "Stop covering a registered subscription",
-    params(("subscription_id" = String, Path, description = "The subscription's GUID.",
+    params(("subscription_id" = uuid::Uuid, Path, description = "The subscription's GUID.",
         example = "12345678-1234-1234-1234-123456789012")),
     responses(
         (status = 204, description = "The subscription is removed."),
@@ -208,7 +209,7 @@ pub struct ConnectionTest {
     summary = "Test the product's access to a subscription",
     description = "Can the product's Azure identity read the subscription and list its Key \
         Vaults? Answers 200 with what is missing rather than failing.",
-    params(("subscription_id" = String, Path, description = "The subscription's GUID.",
+    params(("subscription_id" = uuid::Uuid, Path, description = "The subscription's GUID.",
         example = "12345678-1234-1234-1234-123456789012")),
     responses((status = 200, description = "What works and what is missing.",
         body = ConnectionTest)),

@@ -75,9 +75,11 @@ pub async fn list(
     "password": "a long and unusual passphrase", "role": "user"}))]
 pub struct NewUser {
     /// 3 to 64 letters, digits, dots, dashes, underscores or `@`.
+    #[schema(pattern = "^[A-Za-z0-9._@-]{3,64}$")]
     pub username: String,
     pub email: Option<String>,
-    /// At least 12 characters, not a common password and not the username.
+    /// 12 to 128 characters, not a common password and not the username.
+    #[schema(min_length = 12, max_length = 128)]
     pub password: String,
     /// `user` when absent.
     #[schema(value_type = Option<Role>)]
@@ -184,7 +186,8 @@ pub struct UserChange {
     /// A new role; nobody changes their own, and the last admin stays one.
     #[schema(value_type = Option<Role>)]
     pub role: Option<String>,
-    /// A new password; it revokes the user's live tokens.
+    /// A new password (12 to 128 characters); it revokes the user's live tokens.
+    #[schema(min_length = 12, max_length = 128)]
     pub password: Option<String>,
 }
 
