@@ -91,7 +91,12 @@ fn schemathesis_executable() -> anyhow::Result<PathBuf> {
 
 /// Runs schemathesis against the app with the committed document and fails on any finding.
 /// `CC_SCHEMATHESIS_ARGS` adds arguments, for a closer look at one operation.
-async fn schemathesis(app: &TestApp, token: Option<&str>, extra: &[&str]) -> anyhow::Result<()> {
+async fn schemathesis(
+    app: &TestApp,
+    asset_id: &str,
+    token: Option<&str>,
+    extra: &[&str],
+) -> anyhow::Result<()> {
     let executable = schemathesis_executable()?;
     let work = std::env::temp_dir().join(format!("cc-schemathesis-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&work)?;
@@ -129,6 +134,7 @@ async fn schemathesis(app: &TestApp, token: Option<&str>, extra: &[&str]) -> any
         .args(std::env::var("CC_SCHEMATHESIS_ARGS").unwrap_or_default().split_whitespace())
         .current_dir(&work)
         .env("PYTHONDONTWRITEBYTECODE", "1")
+        .env("CC_ASSET_ID", asset_id)
         .kill_on_drop(true);
     if let Some(token) = token {
         command.args(["--header", &format!("Authorization: Bearer {token}")]);
@@ -162,10 +168,14 @@ async fn schemathesis_finds_every_answer_documented_with_and_without_a_token() -
     .await?;
     let token = app.login().await?;
 
-    // Give the hostile client an inventory to read back: a finished scan, an evaluation and a
-    // second user.
+    // Give the hostile client an inventory to read back: a finished scan, an evaluation, a
+    // second user, and a certificate's id.
     let scan = app.scan_to_end(&token, &json!({"mode": "full"})).await?;
     assert_eq!(scan["status"], "completed", "{scan}");
+    let (status, certificates) =
+        app.get(&token, "/api/assets/discovery/assets?type=certificate&limit=1").await?;
+    assert_eq!(status, 200, "{certificates}");
+    let asset_id = certificates["items"][0]["id"].as_str().context("a certificate")?.to_owned();
     let (status, body) = app.post(&token, "/compliance/evaluate", &json!({})).await?;
     assert_eq!(status, 202, "{body}");
     let reader =
@@ -176,16 +186,23 @@ async fn schemathesis_finds_every_answer_documented_with_and_without_a_token() -
     // Everything but the two calls that can revoke the admin's token: logging out, and
     // changing a user's password (schemathesis reuses ids it has seen, the admin's included).
     let revoking = ["--exclude-operation-id", "logout", "--exclude-operation-id", "updateUser"];
-    schemathesis(&app, Some(&token), &[&revoking[..], &["--max-examples", "25"]].concat()).await?;
+    schemathesis(
+        &app,
+        &asset_id,
+        Some(&token),
+        &[&revoking[..], &["--max-examples", "25"]].concat(),
+    )
+    .await?;
     let (status, me) = app.get(&token, "/auth/me").await?;
     assert_eq!(status, 200, "the first run revoked the token: {me}");
     assert_eq!(me["role"], "admin");
 
     // Then those two, last; after them the token may be revoked (401 is documented).
     let only = ["--include-operation-id", "updateUser", "--include-operation-id", "logout"];
-    schemathesis(&app, Some(&token), &[&only[..], &["--max-examples", "25"]].concat()).await?;
+    schemathesis(&app, &asset_id, Some(&token), &[&only[..], &["--max-examples", "25"]].concat())
+        .await?;
 
     // Without a token nearly every operation stops at 401, so fewer examples reach as far.
-    schemathesis(&app, None, &["--max-examples", "10"]).await?;
+    schemathesis(&app, &asset_id, None, &["--max-examples", "10"]).await?;
     app.finish().await
 }
