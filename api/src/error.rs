@@ -21,11 +21,21 @@ pub struct ApiError {
     cause: Option<String>,
 }
 
-#[derive(Serialize)]
-struct Body<'a> {
-    error: &'a str,
-    detail: &'a str,
-    code: &'a str,
+/// The one error shape, as it goes on the wire (and into the OpenAPI document).
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(example = json!({
+    "error": "Bad Request",
+    "detail": "limit: must be between 1 and 500",
+    "code": "validation_error"
+}))]
+pub struct ErrorBody<'a> {
+    /// The HTTP reason phrase of the status.
+    pub error: &'a str,
+    /// What went wrong and why, naming the field for validation errors. An internal error
+    /// carries only the request id to quote.
+    pub detail: &'a str,
+    /// A stable machine-readable code, such as `validation_error` or `not_found`.
+    pub code: &'a str,
 }
 
 impl ApiError {
@@ -74,7 +84,7 @@ impl IntoResponse for ApiError {
             detail = format!("an internal error occurred; quote request id {id} when reporting it");
         }
         let reason = self.status.canonical_reason().unwrap_or("Error");
-        let body = Body { error: reason, detail: &detail, code: self.code };
+        let body = ErrorBody { error: reason, detail: &detail, code: self.code };
         let mut response = (self.status, Json(body)).into_response();
         if self.status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(

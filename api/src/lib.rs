@@ -7,6 +7,7 @@ pub mod error;
 pub mod extract;
 pub mod licence;
 pub mod license_cli;
+pub mod openapi;
 pub mod origin;
 pub mod pagination;
 pub mod password;
@@ -89,8 +90,8 @@ async fn bootstrap_admin(state: &AppState) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The application: every route, the dashboard, the error-shaped fallbacks, request ids and
-/// security headers.
+/// The application: every route, the dashboard, the OpenAPI document and its UI, the
+/// error-shaped fallbacks, request ids and security headers.
 pub fn app(state: AppState) -> Router {
     let security_headers = [
         ("x-content-type-options", "nosniff"),
@@ -100,7 +101,9 @@ pub fn app(state: AppState) -> Router {
         ("strict-transport-security", "max-age=31536000; includeSubDomains"),
         ("cache-control", "no-store"),
     ];
-    let mut router = routes::router()
+    let (routes, doc) = routes::documented().split_for_parts();
+    let mut router = routes
+        .merge(openapi::ui(openapi::finish(doc)))
         .merge(dashboard::router())
         .fallback(error::unknown_route)
         .method_not_allowed_fallback(|| async {

@@ -1,4 +1,5 @@
-//! `certifyclouds-api`: the HTTP API.
+//! `certifyclouds-api`: the HTTP API. `certifyclouds-api openapi` prints the OpenAPI document;
+//! `certifyclouds-api license ...` issues and checks licences.
 
 use std::process::ExitCode;
 
@@ -7,6 +8,11 @@ use shared::config::Config;
 #[tokio::main]
 async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("openapi") {
+        // The document as committed at api/openapi.json; needs no configuration.
+        print!("{}", api::openapi::document_json());
+        return ExitCode::SUCCESS;
+    }
     if args.get(1).map(String::as_str) == Some("license") {
         return match api::license_cli::run(args.into_iter().skip(1)) {
             Ok(out) => {

@@ -1,6 +1,7 @@
 //! `limit` and `offset` for every list, and the `{"items", "total", "limit", "offset"}` body.
 
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use crate::error::ApiError;
 
@@ -10,9 +11,14 @@ pub const DEFAULT_LIMIT: i64 = 50;
 pub const MAX_LIMIT: i64 = 500;
 
 /// The paging query parameters, checked by [`Paging::validate`].
-#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct Paging {
+    /// Page size: 1 to 500, 50 when absent.
+    #[param(minimum = 1, maximum = 500, example = 50)]
     pub limit: Option<i64>,
+    /// Items to skip: 0 or more, 0 when absent.
+    #[param(minimum = 0, example = 0)]
     pub offset: Option<i64>,
 }
 
@@ -32,10 +38,14 @@ impl Paging {
 }
 
 /// A page of a list.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Page<T> {
+    /// This page of the list.
     pub items: Vec<T>,
+    /// Items matching the filters, on every page.
     pub total: i64,
+    /// The page size in force.
     pub limit: i64,
+    /// The items skipped before this page.
     pub offset: i64,
 }

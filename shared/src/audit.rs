@@ -28,7 +28,8 @@ impl Actor {
 }
 
 /// One stored entry.
-#[derive(Debug, Clone, FromRow, Serialize)]
+#[derive(Debug, Clone, FromRow, Serialize, utoipa::ToSchema)]
+#[schema(as = AuditEntry)]
 #[serde(rename_all = "camelCase")]
 pub struct Entry {
     pub id: i64,
@@ -38,6 +39,8 @@ pub struct Entry {
     pub user_agent: Option<String>,
     pub event_type: String,
     pub target: Option<String>,
+    /// What the event changed or why it failed; never a secret value.
+    #[schema(value_type = Object)]
     pub details: serde_json::Value,
     #[serde(skip)]
     pub prev_hmac: String,
@@ -150,7 +153,8 @@ fn canonical(details: serde_json::Value) -> serde_json::Value {
 }
 
 /// The outcome of walking the chain.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[schema(as = AuditVerification)]
 #[serde(rename_all = "camelCase")]
 pub struct Verification {
     pub valid: bool,
@@ -162,7 +166,8 @@ pub struct Verification {
 }
 
 /// Where and why the chain breaks.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[schema(as = AuditChainBreak)]
 #[serde(rename_all = "camelCase")]
 pub struct Break {
     pub entry_id: i64,

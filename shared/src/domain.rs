@@ -8,9 +8,9 @@ use serde::{Deserialize, Serialize};
 
 /// Declares a string-backed enum with its wire names, `FromStr`, `Display` and serde.
 macro_rules! wire_enum {
-    ($(#[$meta:meta])* $name:ident { $($variant:ident => $wire:literal),+ $(,)? }) => {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident => $wire:tt),+ $(,)? }) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
         pub enum $name {
             $(#[serde(rename = $wire)] $variant),+
         }
@@ -226,6 +226,26 @@ impl fmt::Display for SubscriptionId {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The OpenAPI schema of a wire enum lists its wire names (a `literal` macro fragment once
+    /// hid them from utoipa, which then documented the Rust variant names).
+    fn schema_values<T: utoipa::PartialSchema>() -> serde_json::Value {
+        serde_json::to_value(T::schema()).unwrap_or_default()["enum"].clone()
+    }
+
+    #[test]
+    fn schemas_name_the_wire_values() {
+        fn wire<T: Copy + fmt::Display>(all: &[T]) -> serde_json::Value {
+            all.iter().map(|v| v.to_string()).collect()
+        }
+        assert_eq!(schema_values::<AssetType>(), wire(AssetType::ALL));
+        assert_eq!(schema_values::<AssetStatus>(), wire(AssetStatus::ALL));
+        assert_eq!(schema_values::<ScanMode>(), wire(ScanMode::ALL));
+        assert_eq!(schema_values::<ScanStatus>(), wire(ScanStatus::ALL));
+        assert_eq!(schema_values::<JobStatus>(), wire(JobStatus::ALL));
+        assert_eq!(schema_values::<Role>(), wire(Role::ALL));
+        assert_eq!(schema_values::<ScanStatus>()[3], "completed_with_errors");
+    }
 
     #[test]
     fn status_follows_the_thresholds() {

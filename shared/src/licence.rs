@@ -21,7 +21,7 @@ pub const TEST_SEED: [u8; 32] = *b"certifyclouds-test-licence-seed!";
 const PRODUCTION_KEY: Option<&str> = option_env!("CERTIFYCLOUDS_LICENSE_PUBLIC_KEY");
 
 /// The licence tiers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Tier {
     Starter,
@@ -29,7 +29,7 @@ pub enum Tier {
 }
 
 /// What a tier allows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Limits {
     pub subscriptions: u32,
@@ -58,7 +58,8 @@ pub struct Licence {
 }
 
 /// What `/system/license/status` reports.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = LicenceStatus)]
 #[serde(rename_all = "camelCase")]
 pub struct Status {
     pub tier: Tier,

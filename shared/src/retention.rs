@@ -23,7 +23,8 @@ pub fn setting_key(history_type: &str) -> Option<&'static str> {
 }
 
 /// Rows and the oldest entry of one history table.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+#[schema(as = RetentionTableStats)]
 #[serde(rename_all = "camelCase")]
 pub struct TableStats {
     pub rows: i64,

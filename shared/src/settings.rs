@@ -241,7 +241,8 @@ impl Definition {
 }
 
 /// A setting with its value in force and where that value comes from.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = Setting)]
 #[serde(rename_all = "camelCase")]
 pub struct Effective {
     pub key: &'static str,

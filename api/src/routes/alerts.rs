@@ -19,7 +19,7 @@ use shared::{audit, db};
 use uuid::Uuid;
 
 use crate::auth::AuthUser;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Json, Path, Query};
 use crate::origin::Origin;
 use crate::pagination::Page;
@@ -27,7 +27,7 @@ use crate::routes::audit::parse_bound;
 use crate::state::AppState;
 
 /// What the API shows of a rule's channel.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ChannelBody {
     /// Whether the channel's URL or key is stored.
@@ -39,7 +39,7 @@ pub struct ChannelBody {
 }
 
 /// A rule as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RuleBody {
     pub id: Uuid,
@@ -86,20 +86,38 @@ fn body_of(rule: Rule, target: &ChannelTarget) -> RuleBody {
 }
 
 /// The body of `POST /alerts/rules` and (every field optional) `PUT /alerts/rules/{rule_id}`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(example = json!({"name": "Expiring Secrets Alert", "alertType": "secret_expiring",
+    "thresholdDays": 30, "deliveryMethod": "email", "deliveryMode": "digest",
+    "recipients": ["team@company.com"], "enabled": true}))]
 pub struct RuleInput {
+    /// 1 to 200 characters; required on create.
     pub name: Option<String>,
+    /// Required on create.
+    #[schema(value_type = Option<AlertType>)]
     pub alert_type: Option<String>,
+    /// One threshold in days (1 to 365); `secret_expiring` only.
     pub threshold_days: Option<i64>,
+    /// Escalation thresholds in days, instead of `thresholdDays`.
     pub thresholds: Option<Vec<i64>>,
+    /// Narrows `secret_expiring` and `secret_expired` rules.
+    #[schema(value_type = Option<Vec<AssetType>>)]
     pub asset_types: Option<Vec<String>>,
+    /// Required on create.
+    #[schema(value_type = Option<DeliveryMethod>)]
     pub delivery_method: Option<String>,
+    /// `immediate` (default) or `digest`.
+    #[schema(value_type = Option<DeliveryMode>)]
     pub delivery_mode: Option<String>,
+    /// Email rules: addresses or `tag:<name>`.
     pub recipients: Option<Vec<String>>,
     pub scope: Option<Scope>,
+    /// Slack, Teams and webhook rules. Write-only.
     pub webhook_url: Option<String>,
+    /// PagerDuty rules. Write-only.
     pub routing_key: Option<String>,
+    /// Webhook rules: 16 to 512 characters. Write-only.
     pub signing_secret: Option<String>,
     pub enabled: Option<bool>,
 }
@@ -356,6 +374,14 @@ fn audit_details(rule: &Rule) -> serde_json::Value {
 }
 
 /// `GET /alerts/rules`.
+#[utoipa::path(
+    get,
+    path = "/alerts/rules",
+    tag = "alerts",
+    operation_id = "listAlertRules",
+    summary = "List alert rules",
+    responses((status = 200, description = "Every rule.", body = Page<RuleBody>)),
+)]
 pub async fn list_rules(
     State(state): State<AppState>,
     _user: AuthUser,
@@ -371,6 +397,19 @@ pub async fn list_rules(
 }
 
 /// `POST /alerts/rules`: 201 with the rule.
+#[utoipa::path(
+    post,
+    path = "/alerts/rules",
+    tag = "alerts",
+    operation_id = "createAlertRule",
+    summary = "Create an alert rule",
+    request_body = RuleInput,
+    responses(
+        (status = 201, description = "The rule.", body = RuleBody),
+        (status = 400, description = "A field is missing or invalid; the detail names it.",
+            body = ErrorBody),
+    ),
+)]
 pub async fn create_rule(
     State(state): State<AppState>,
     origin: Origin,
@@ -425,6 +464,20 @@ fn parse_rule_id(raw: &str) -> Result<Uuid, ApiError> {
 }
 
 /// `PUT /alerts/rules/{rule_id}`: changes the given fields.
+#[utoipa::path(
+    put,
+    path = "/alerts/rules/{rule_id}",
+    tag = "alerts",
+    operation_id = "updateAlertRule",
+    summary = "Change an alert rule (only the fields given)",
+    params(("rule_id" = uuid::Uuid, Path, description = "The rule's id.")),
+    request_body = RuleInput,
+    responses(
+        (status = 200, description = "The rule.", body = RuleBody),
+        (status = 400, description = "A field is invalid; the detail names it.", body = ErrorBody),
+        (status = 404, description = "No such rule.", body = ErrorBody),
+    ),
+)]
 pub async fn update_rule(
     State(state): State<AppState>,
     origin: Origin,
@@ -456,6 +509,19 @@ pub async fn update_rule(
 }
 
 /// `DELETE /alerts/rules/{rule_id}`: 204. Its deliveries stay in the history.
+#[utoipa::path(
+    delete,
+    path = "/alerts/rules/{rule_id}",
+    tag = "alerts",
+    operation_id = "deleteAlertRule",
+    summary = "Delete an alert rule (its history stays)",
+    params(("rule_id" = uuid::Uuid, Path, description = "The rule's id.")),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 400, description = "The id is not a UUID.", body = ErrorBody),
+        (status = 404, description = "No such rule.", body = ErrorBody),
+    ),
+)]
 pub async fn delete_rule(
     State(state): State<AppState>,
     origin: Origin,
@@ -481,7 +547,7 @@ pub async fn delete_rule(
 }
 
 /// The outcome of a test send to one recipient (or the rule's webhook).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TestResult {
     pub delivery_id: Uuid,
@@ -492,7 +558,7 @@ pub struct TestResult {
 }
 
 /// The body of a rule test.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TestOutcome {
     pub rule_id: Uuid,
@@ -504,6 +570,22 @@ pub struct TestOutcome {
 
 /// `POST /alerts/rules/{rule_id}/test`: sends a message marked as a test through the rule's
 /// channel now, records it in the history, and answers with the outcome (200 either way).
+#[utoipa::path(
+    post,
+    path = "/alerts/rules/{rule_id}/test",
+    tag = "alerts",
+    operation_id = "testAlertRule",
+    summary = "Send a test message through the rule's channel",
+    params(("rule_id" = uuid::Uuid, Path, description = "The rule's id.")),
+    responses(
+        (status = 200, description = "What each send did (sent or failed, with the peer's code).",
+            body = TestOutcome),
+        (status = 400, description = "The id is not a UUID.", body = ErrorBody),
+        (status = 404, description = "No such rule.", body = ErrorBody),
+        (status = 409, description = "Only tag recipients: nobody to test against \
+            (`no_fixed_recipient`).", body = ErrorBody),
+    ),
+)]
 pub async fn test_rule(
     State(state): State<AppState>,
     origin: Origin,
@@ -623,19 +705,26 @@ pub async fn test_rule(
 }
 
 /// The filters of `GET /alerts/history`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct HistoryQuery {
+    /// From this date (`2026-01-31`) or time (RFC 3339).
     pub start_date: Option<String>,
+    /// Up to this date (inclusive) or time.
     pub end_date: Option<String>,
+    #[param(value_type = Option<DeliveryStatus>)]
     pub status: Option<String>,
+    #[param(value_type = Option<uuid::Uuid>)]
     pub rule_id: Option<String>,
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
+    #[param(minimum = 0)]
     pub offset: Option<i64>,
 }
 
 /// One attempt of a delivery.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AttemptBody {
     pub attempt: i32,
@@ -648,7 +737,7 @@ pub struct AttemptBody {
 }
 
 /// A delivery in the history.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct HistoryBody {
     pub id: Uuid,
@@ -670,6 +759,18 @@ pub struct HistoryBody {
 }
 
 /// `GET /alerts/history`: deliveries newest first, each with its attempts.
+#[utoipa::path(
+    get,
+    path = "/alerts/history",
+    tag = "alerts",
+    operation_id = "listAlertHistory",
+    summary = "Alert deliveries, newest first, with every attempt",
+    params(HistoryQuery),
+    responses(
+        (status = 200, description = "A page of deliveries.", body = Page<HistoryBody>),
+        (status = 400, description = "A filter is invalid; the detail names it.", body = ErrorBody),
+    ),
+)]
 pub async fn history(
     State(state): State<AppState>,
     _user: AuthUser,

@@ -4,12 +4,12 @@ use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use serde::Deserialize;
 use shared::audit::{self, Entry, Filter, Verification};
 
 use crate::auth::AuthUser;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Json, Query};
 use crate::pagination::{Page, Paging};
 use crate::state::AppState;
@@ -18,26 +18,46 @@ use crate::state::AppState;
 const EXPORT_PAGE: i64 = 500;
 
 /// The filters of the list and the export.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
+    /// Entries at or after this day (`2026-01-31`) or time (RFC 3339).
+    #[param(pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}([Tt].+)?$", example = "2026-01-01")]
     pub start_date: Option<String>,
+    /// Entries before the end of this day, or before this time.
+    #[param(pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}([Tt].+)?$", example = "2026-01-31")]
     pub end_date: Option<String>,
+    /// Only this event type, such as `auth.login.failed`.
+    #[param(example = "auth.login.succeeded")]
     pub event_type: Option<String>,
+    /// Only entries by this actor.
     pub actor: Option<String>,
+    /// Page size: 1 to 500, 50 when absent (the list only).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
+    /// Items to skip (the list only).
+    #[param(minimum = 0)]
     pub offset: Option<i64>,
+    /// `json` (the default), `csv` or `pdf` (the export only).
+    #[param(pattern = "^(json|csv|pdf)$")]
     pub format: Option<String>,
 }
 
-/// `2026-01-31` (a whole day) or an RFC 3339 time.
+/// `2026-01-31` (a whole day) or an RFC 3339 time, in the years 0000 to 9999 (chrono reads
+/// years Postgres cannot store, such as -9999, which once answered 500).
 pub(crate) fn parse_bound(field: &str, value: &str, end: bool) -> Result<DateTime<Utc>, ApiError> {
-    if let Ok(t) = DateTime::parse_from_rfc3339(value) {
-        return Ok(t.with_timezone(&Utc));
-    }
-    let day = NaiveDate::parse_from_str(value, "%Y-%m-%d").map_err(|_| {
+    let invalid = || {
         ApiError::invalid(field, "use an ISO 8601 date (2026-01-31) or time (2026-01-31T12:00:00Z)")
-    })?;
+    };
+    if let Ok(t) = DateTime::parse_from_rfc3339(value) {
+        let t = t.with_timezone(&Utc);
+        return if (0..=9999).contains(&t.year()) { Ok(t) } else { Err(invalid()) };
+    }
+    let day = NaiveDate::parse_from_str(value, "%Y-%m-%d")
+        .ok()
+        .filter(|d| (0..=9999).contains(&d.year()))
+        .ok_or_else(invalid)?;
     // An end date includes its whole day.
     let day = if end { day.succ_opt().unwrap_or(day) } else { day };
     Ok(day.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc())
@@ -63,6 +83,15 @@ impl AuditQuery {
 }
 
 /// `GET /audit/entries`, newest first.
+#[utoipa::path(
+    get,
+    path = "/audit/entries",
+    tag = "audit",
+    operation_id = "listAuditEntries",
+    summary = "List audit entries, newest first",
+    params(AuditQuery),
+    responses((status = 200, description = "A page of entries.", body = Page<Entry>)),
+)]
 pub async fn entries(
     State(state): State<AppState>,
     _user: AuthUser,
@@ -75,6 +104,17 @@ pub async fn entries(
 }
 
 /// `GET /audit/verify`: walks the whole chain and names the first break.
+#[utoipa::path(
+    get,
+    path = "/audit/verify",
+    tag = "audit",
+    operation_id = "verifyAuditChain",
+    summary = "Verify the audit chain",
+    description = "Recomputes every entry's HMAC in order and names the first that does not \
+        match: an edited or removed entry breaks the chain.",
+    responses((status = 200, description = "Whether the chain holds, and its head.",
+        body = Verification)),
+)]
 pub async fn verify(
     State(state): State<AppState>,
     _user: AuthUser,
@@ -89,8 +129,55 @@ enum Stage {
     Done,
 }
 
+/// The manifest of a JSON export (built with `json!` below; documented here).
+#[derive(utoipa::ToSchema)]
+#[schema(as = AuditExportManifest, rename_all = "camelCase")]
+#[expect(dead_code, reason = "documents a body the handler builds with json!")]
+struct ExportManifest {
+    generated_at: DateTime<Utc>,
+    /// The filters as given (`startDate`, `endDate`, `eventType`, `actor`).
+    #[schema(value_type = Object)]
+    filters: serde_json::Value,
+    entry_count: i64,
+    /// The HMAC of the newest entry exported.
+    chain_head: Option<String>,
+}
+
+/// A JSON export.
+#[derive(utoipa::ToSchema)]
+#[expect(dead_code, reason = "documents a body the handler streams")]
+struct AuditExport {
+    manifest: ExportManifest,
+    entries: Vec<Entry>,
+}
+
+/// A PDF export: the manifest, then the entries.
+#[derive(utoipa::ToSchema)]
+#[schema(value_type = String, format = Binary)]
+#[expect(dead_code, reason = "documents a body the handler renders")]
+struct PdfReport(Vec<u8>);
+
 /// `GET /audit/export?format=json|csv|pdf`: the filtered entries in chain order, streamed page
 /// by page, with a manifest (filters, count, chain head).
+#[utoipa::path(
+    get,
+    path = "/audit/export",
+    tag = "audit",
+    operation_id = "exportAuditEntries",
+    summary = "Export audit entries as JSON, CSV or PDF",
+    description = "The filtered entries in chain order, with a manifest naming the filters, \
+        the count and the chain head. Paging parameters are ignored.",
+    params(AuditQuery),
+    responses(
+        (status = 200, description = "The export, as an attachment.", content(
+            (AuditExport = "application/json"),
+            (String = "text/csv"),
+            (PdfReport = "application/pdf"),
+        ), headers(("content-disposition" = String, description = "`attachment; filename=...`"))),
+        (status = 400, description = "A filter or the format is not valid; `detail` names it.",
+            body = ErrorBody),
+    ),
+)]
 pub async fn export(
     State(state): State<AppState>,
     _user: AuthUser,

@@ -9,28 +9,58 @@ use shared::domain::Role;
 use shared::{audit, db};
 
 use crate::auth::{self, AuthUser, CSRF_COOKIE, SESSION_COOKIE};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::extract::Json;
 use crate::origin::Origin;
 use crate::state::AppState;
 
 /// The login body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"username": "admin", "password": "correct horse battery staple"}))]
 pub struct LoginRequest {
+    #[schema(min_length = 1, pattern = "\\S")]
     pub username: String,
+    #[schema(min_length = 1)]
     pub password: String,
 }
 
 /// The login answer, named as the reference names it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct LoginResponse {
+    /// An HS256 JWT to send as `Authorization: Bearer <token>`.
+    #[schema(example = "eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzI1NiJ9.e30.c2lnbmF0dXJl")]
     pub access_token: String,
+    /// Always `bearer`.
+    #[schema(example = "bearer")]
     pub token_type: &'static str,
+    /// Seconds until the token expires.
+    #[schema(example = 3600)]
     pub expires_in: u64,
 }
 
 /// `POST /auth/login`. Every attempt is audited in the transaction that records it.
+#[utoipa::path(
+    post,
+    path = "/auth/login",
+    tag = "auth",
+    operation_id = "login",
+    summary = "Log in with a username and password",
+    description = "Answers a bearer token and also sets the HttpOnly session cookie and the CSRF \
+        cookie the dashboard uses. A wrong password, an unknown user and a locked account all \
+        answer the same 401; failures count towards the lockout.",
+    request_body = LoginRequest,
+    responses(
+        (status = 200, description = "Logged in.", body = LoginResponse,
+            headers(("set-cookie" = String, description = "`cc_session` (HttpOnly) and `cc_csrf`"))),
+        (status = 400, description = "The username or password is empty, or the body is malformed.",
+            body = ErrorBody),
+        (status = 401, description = "The username or password is wrong, or the account is locked.",
+            body = ErrorBody,
+            example = json!({"error": "Unauthorized",
+                "detail": "the username or password is wrong", "code": "unauthorized"})),
+    ),
+)]
 pub async fn login(
     State(state): State<AppState>,
     origin: Origin,
@@ -120,6 +150,17 @@ pub async fn login(
 }
 
 /// `POST /auth/logout`: revokes the token and clears the cookies.
+#[utoipa::path(
+    post,
+    path = "/auth/logout",
+    tag = "auth",
+    operation_id = "logout",
+    summary = "Log out, revoking the token",
+    responses(
+        (status = 204, description = "The token is revoked and the cookies are cleared.",
+            headers(("set-cookie" = String, description = "Expires `cc_session` and `cc_csrf`"))),
+    ),
+)]
 pub async fn logout(
     State(state): State<AppState>,
     origin: Origin,
@@ -150,18 +191,28 @@ pub async fn logout(
 }
 
 /// The current user.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Me {
     pub id: uuid::Uuid,
+    #[schema(example = "admin")]
     pub username: String,
     pub email: Option<String>,
+    #[schema(value_type = Role)]
     pub role: String,
     pub last_login_at: Option<chrono::DateTime<chrono::Utc>>,
     pub token_expires_at: chrono::DateTime<chrono::Utc>,
 }
 
 /// `GET /auth/me`.
+#[utoipa::path(
+    get,
+    path = "/auth/me",
+    tag = "auth",
+    operation_id = "getCurrentUser",
+    summary = "Who the caller is",
+    responses((status = 200, description = "The caller's user and token expiry.", body = Me)),
+)]
 pub async fn me(State(state): State<AppState>, user: AuthUser) -> Result<Json<Me>, ApiError> {
     let stored = db::users::find(&state.pool, user.claims.sub)
         .await?

@@ -1,17 +1,20 @@
 //! `/compliance/*`: the score of the latest evaluation, open violations with their remedy, the
 //! frameworks and their controls, and on-demand evaluation (a job).
 
+use std::collections::BTreeMap;
+
 use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use shared::audit;
-use shared::compliance::{frameworks, rules};
+use shared::compliance::frameworks::Evidence;
+use shared::compliance::{Severity, frameworks, rules};
 use uuid::Uuid;
 
 use crate::auth::AuthUser;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Json, Path, Query};
 use crate::origin::Origin;
 use crate::pagination::{Page, Paging};
@@ -40,7 +43,34 @@ fn score(passed: i64, total: i64) -> f64 {
     if total == 0 { 100.0 } else { (passed as f64 * 1000.0 / total as f64).round() / 10.0 }
 }
 
+/// The body of `GET /compliance/score` (built with `json!` below; documented here).
+#[derive(utoipa::ToSchema)]
+#[schema(example = json!({"score": 87.5, "passed": 42, "failed": 6, "total": 48,
+    "bySeverity": {"critical": 0, "high": 2, "medium": 3, "low": 1},
+    "evaluatedAt": "2026-12-01T06:00:00Z"}))]
+#[expect(dead_code, reason = "documents a body the handler builds with json!")]
+struct ComplianceScore {
+    /// Percent of passed checks, one decimal; `null` before the first evaluation.
+    score: Option<f64>,
+    passed: i64,
+    failed: i64,
+    total: i64,
+    /// Failed checks per severity.
+    #[schema(rename = "bySeverity")]
+    by_severity: BTreeMap<Severity, i64>,
+    #[schema(rename = "evaluatedAt")]
+    evaluated_at: Option<DateTime<Utc>>,
+}
+
 /// `GET /compliance/score`: the share of passed checks in the latest evaluation.
+#[utoipa::path(
+    get,
+    path = "/compliance/score",
+    tag = "compliance",
+    operation_id = "getComplianceScore",
+    summary = "The compliance score of the latest evaluation",
+    responses((status = 200, description = "Score and counts.", body = ComplianceScore)),
+)]
 pub async fn get_score(
     State(state): State<AppState>,
     _user: AuthUser,
@@ -59,7 +89,27 @@ pub async fn get_score(
     })))
 }
 
+/// The body of `POST /compliance/evaluate` (built with `json!` below; documented here).
+#[derive(utoipa::ToSchema)]
+#[expect(dead_code, reason = "documents a body the handler builds with json!")]
+struct EvaluationAccepted {
+    #[schema(rename = "jobId")]
+    job_id: Uuid,
+    /// Always `queued`.
+    #[schema(example = "queued")]
+    status: String,
+}
+
 /// `POST /compliance/evaluate`: records an evaluation job and enqueues it.
+#[utoipa::path(
+    post,
+    path = "/compliance/evaluate",
+    tag = "compliance",
+    operation_id = "evaluateCompliance",
+    summary = "Evaluate compliance now",
+    responses((status = 202, description = "The evaluation job is queued.",
+        body = EvaluationAccepted)),
+)]
 pub async fn evaluate(
     State(state): State<AppState>,
     origin: Origin,
@@ -86,26 +136,40 @@ pub async fn evaluate(
 }
 
 /// Filters of the violation list.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ViolationQuery {
+    /// Only violations of this severity.
+    #[param(value_type = Option<Severity>)]
     pub severity: Option<String>,
+    /// Only violations of rules this framework maps, by framework id.
+    #[param(value_type = Option<crate::openapi::registry::FrameworkId>, example = "cis-kv")]
     pub framework: Option<String>,
+    /// Page size: 1 to 500, 50 when absent.
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
+    /// Items to skip.
+    #[param(minimum = 0)]
     pub offset: Option<i64>,
 }
 
 /// An open violation.
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Violation {
     pub id: Uuid,
+    #[schema(example = "KV-VAULT-PURGE-PROTECTION")]
     pub rule_id: String,
+    #[schema(value_type = Severity)]
     pub severity: String,
+    /// `vault`, `secret`, `key` or `certificate`.
     pub target_type: String,
     pub target_id: Uuid,
     pub target_name: Option<String>,
     pub vault_name: Option<String>,
+    /// What the rule saw, such as the expiry date.
+    #[schema(value_type = Object)]
     pub details: Value,
     pub first_seen_at: DateTime<Utc>,
     pub last_seen_at: DateTime<Utc>,
@@ -116,6 +180,15 @@ pub struct Violation {
 }
 
 /// `GET /compliance/violations`.
+#[utoipa::path(
+    get,
+    path = "/compliance/violations",
+    tag = "compliance",
+    operation_id = "listViolations",
+    summary = "Open violations with their remedy, most severe first",
+    params(ViolationQuery),
+    responses((status = 200, description = "A page of open violations.", body = Page<Violation>)),
+)]
 pub async fn violations(
     State(state): State<AppState>,
     _user: AuthUser,
@@ -190,7 +263,38 @@ fn control_counts(by_rule: Option<&Value>, rules: &[&str]) -> (i64, i64) {
     (checked - failed, failed)
 }
 
+/// A framework in the list (built with `json!` below; documented here).
+#[derive(utoipa::ToSchema)]
+#[expect(dead_code, reason = "documents a body the handler builds with json!")]
+struct FrameworkSummary {
+    #[schema(example = "cis-kv")]
+    id: String,
+    name: String,
+    /// How many controls the framework has.
+    controls: i64,
+    /// Passed and failed checks of the rules its controls map, in the latest evaluation.
+    passed: i64,
+    failed: i64,
+    score: f64,
+}
+
+/// The body of `GET /compliance/frameworks`.
+#[derive(utoipa::ToSchema)]
+#[expect(dead_code, reason = "documents a body the handler builds with json!")]
+struct FrameworkList {
+    items: Vec<FrameworkSummary>,
+    total: i64,
+}
+
 /// `GET /compliance/frameworks`.
+#[utoipa::path(
+    get,
+    path = "/compliance/frameworks",
+    tag = "compliance",
+    operation_id = "listFrameworks",
+    summary = "The frameworks and their scores",
+    responses((status = 200, description = "Every framework.", body = FrameworkList)),
+)]
 pub async fn list_frameworks(
     State(state): State<AppState>,
     _user: AuthUser,
@@ -210,7 +314,56 @@ pub async fn list_frameworks(
     Ok(Json(json!({"items": items, "total": items.len()})))
 }
 
+/// A rule a control maps (built with `json!` below; documented here).
+#[derive(utoipa::ToSchema)]
+#[schema(as = ComplianceRule)]
+#[expect(dead_code, reason = "documents a body the handler builds with json!")]
+struct RuleBody {
+    id: String,
+    title: String,
+    severity: Severity,
+    remedy: String,
+}
+
+/// A control of a framework.
+#[derive(utoipa::ToSchema)]
+#[schema(as = FrameworkControl)]
+#[expect(dead_code, reason = "documents a body the handler builds with json!")]
+struct ControlBody {
+    id: String,
+    title: String,
+    /// How much the rules show of the control.
+    evidence: Evidence,
+    rules: Vec<RuleBody>,
+    passed: i64,
+    failed: i64,
+}
+
+/// The body of `GET /compliance/frameworks/{framework_id}`.
+#[derive(utoipa::ToSchema)]
+#[expect(dead_code, reason = "documents a body the handler builds with json!")]
+struct FrameworkDetail {
+    id: String,
+    name: String,
+    controls: Vec<ControlBody>,
+    #[schema(rename = "evaluatedAt")]
+    evaluated_at: Option<DateTime<Utc>>,
+}
+
 /// `GET /compliance/frameworks/{framework_id}`.
+#[utoipa::path(
+    get,
+    path = "/compliance/frameworks/{framework_id}",
+    tag = "compliance",
+    operation_id = "getFramework",
+    summary = "A framework's controls, their rules and outcomes",
+    params(("framework_id" = crate::openapi::registry::FrameworkId, Path,
+        description = "The framework's id.", example = "cis-kv")),
+    responses(
+        (status = 200, description = "The framework.", body = FrameworkDetail),
+        (status = 404, description = "No such framework.", body = ErrorBody),
+    ),
+)]
 pub async fn get_framework(
     State(state): State<AppState>,
     _user: AuthUser,

@@ -7,37 +7,59 @@ use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use shared::db::assets::{Asset, AssetFilter};
-use shared::domain::{AssetStatus, AssetType, ScanMode, SubscriptionId};
+use shared::domain::{AssetStatus, AssetType, JobStatus, ScanMode, ScanStatus, SubscriptionId};
 use shared::scans::Requested;
 use shared::{audit, db};
 use uuid::Uuid;
 
 use crate::auth::AuthUser;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Json, OptionalJson, Path, Query};
 use crate::origin::Origin;
 use crate::pagination::{Page, Paging};
 use crate::state::AppState;
 
 /// The body of `POST /scan`; every field is optional.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"mode": "delta", "subscriptions": ["12345678-1234-1234-1234-123456789012"]}))]
 pub struct ScanRequest {
+    /// `full` when absent.
+    #[schema(value_type = Option<ScanMode>)]
     pub mode: Option<String>,
+    /// Subscription ids (GUIDs) to cover; absent or empty covers every known subscription.
+    #[schema(value_type = Option<Vec<Uuid>>)]
     pub subscriptions: Option<Vec<String>>,
 }
 
 /// The answer to a scan request.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ScanAccepted {
     pub scan_id: Uuid,
+    /// Always `queued`.
+    #[schema(example = "queued")]
     pub status: &'static str,
     pub mode: ScanMode,
 }
 
 /// `POST /api/assets/discovery/scan`: records the scan and its first job, commits, then
 /// enqueues. A second `full` or `delta` request while a scan is active answers 409.
+#[utoipa::path(
+    post,
+    path = "/api/assets/discovery/scan",
+    tag = "discovery",
+    operation_id = "startScan",
+    summary = "Start a discovery scan",
+    description = "Records the scan and enqueues it; follow it with the status endpoint. \
+        The body is optional. A `force` scan supersedes an active one.",
+    request_body(content = Option<ScanRequest>, description = "Mode and subscriptions; may be empty."),
+    responses(
+        (status = 202, description = "The scan is queued.", body = ScanAccepted),
+        (status = 409, description = "A scan is active (`scan_in_progress`); wait, or ask for \
+            `force`.", body = ErrorBody),
+    ),
+)]
 pub async fn start_scan(
     State(state): State<AppState>,
     origin: Origin,
@@ -98,7 +120,8 @@ pub async fn start_scan(
 }
 
 /// Progress of a scan.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = ScanProgress)]
 #[serde(rename_all = "camelCase")]
 pub struct Progress {
     pub vaults_done: i32,
@@ -109,7 +132,8 @@ pub struct Progress {
 }
 
 /// A vault that could not be scanned.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = ScanVaultError)]
 #[serde(rename_all = "camelCase")]
 pub struct VaultError {
     pub vault_id: Uuid,
@@ -119,12 +143,16 @@ pub struct VaultError {
 }
 
 /// The status of a scan.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Scan)]
 #[serde(rename_all = "camelCase")]
 pub struct ScanStatusBody {
     pub scan_id: Uuid,
+    #[schema(value_type = ScanStatus)]
     pub status: String,
+    #[schema(value_type = ScanMode)]
     pub mode: String,
+    /// What the scan is doing now, such as `enumerating` or `scanning`.
     pub phase: String,
     pub progress: Progress,
     pub errors: Vec<VaultError>,
@@ -175,6 +203,18 @@ fn status_body(scan: db::scans::Scan, errors: Vec<VaultError>) -> ScanStatusBody
 }
 
 /// `GET /scan/{scan_id}/status`.
+#[utoipa::path(
+    get,
+    path = "/api/assets/discovery/scan/{scan_id}/status",
+    tag = "discovery",
+    operation_id = "getScanStatus",
+    summary = "A scan's status and progress",
+    params(("scan_id" = Uuid, Path, description = "The scan's id.")),
+    responses(
+        (status = 200, description = "Status, progress and failed vaults.", body = ScanStatusBody),
+        (status = 404, description = "No such scan.", body = ErrorBody),
+    ),
+)]
 pub async fn scan_status(
     State(state): State<AppState>,
     _user: AuthUser,
@@ -196,7 +236,8 @@ pub async fn scan_status(
 }
 
 /// A vault's outcome in a scan.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = ScanVaultOutcome)]
 #[serde(rename_all = "camelCase")]
 pub struct VaultOutcome {
     pub vault_id: Uuid,
@@ -213,7 +254,7 @@ pub struct VaultOutcome {
 }
 
 /// What a scan found.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ScanResults {
     pub scan_id: Uuid,
@@ -227,6 +268,19 @@ pub struct ScanResults {
 }
 
 /// `GET /scan/{scan_id}/results`.
+#[utoipa::path(
+    get,
+    path = "/api/assets/discovery/scan/{scan_id}/results",
+    tag = "discovery",
+    operation_id = "getScanResults",
+    summary = "What a scan found",
+    params(("scan_id" = Uuid, Path, description = "The scan's id.")),
+    responses(
+        (status = 200, description = "Counts by type and status, and each vault's outcome.",
+            body = ScanResults),
+        (status = 404, description = "No such scan.", body = ErrorBody),
+    ),
+)]
 pub async fn scan_results(
     State(state): State<AppState>,
     _user: AuthUser,
@@ -278,12 +332,15 @@ pub async fn scan_results(
 }
 
 /// A job of a scan.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Job)]
 #[serde(rename_all = "camelCase")]
 pub struct JobBody {
     pub job_id: Uuid,
+    /// What the job does, such as `discover` or `scan_vault`.
     pub kind: String,
     pub subject: Option<String>,
+    #[schema(value_type = JobStatus)]
     pub status: String,
     pub attempt: i32,
     pub worker: Option<String>,
@@ -294,6 +351,18 @@ pub struct JobBody {
 }
 
 /// `GET /scan/{scan_id}/jobs`.
+#[utoipa::path(
+    get,
+    path = "/api/assets/discovery/scan/{scan_id}/jobs",
+    tag = "discovery",
+    operation_id = "listScanJobs",
+    summary = "The jobs of a scan",
+    params(("scan_id" = Uuid, Path, description = "The scan's id."), Paging),
+    responses(
+        (status = 200, description = "A page of the scan's jobs.", body = Page<JobBody>),
+        (status = 404, description = "No such scan.", body = ErrorBody),
+    ),
+)]
 pub async fn scan_jobs(
     State(state): State<AppState>,
     _user: AuthUser,
@@ -322,6 +391,15 @@ pub async fn scan_jobs(
 }
 
 /// `GET /scans`.
+#[utoipa::path(
+    get,
+    path = "/api/assets/discovery/scans",
+    tag = "discovery",
+    operation_id = "listScans",
+    summary = "List scans, newest first",
+    params(Paging),
+    responses((status = 200, description = "A page of scans.", body = Page<ScanStatusBody>)),
+)]
 pub async fn list_scans(
     State(state): State<AppState>,
     _user: AuthUser,
@@ -334,27 +412,40 @@ pub async fn list_scans(
 }
 
 /// Filters of `GET /assets`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AssetQuery {
+    /// Only assets of this type.
     #[serde(rename = "type")]
     pub asset_type: Option<AssetType>,
+    /// Only assets in this expiry status, derived now from the compliance-policy thresholds.
     pub status: Option<AssetStatus>,
+    /// Only assets of vaults whose name contains this text.
     pub vault: Option<String>,
+    /// Only assets of this subscription (a GUID).
+    #[param(value_type = Option<Uuid>, example = "12345678-1234-1234-1234-123456789012")]
     pub subscription: Option<String>,
+    /// Page size: 1 to 500, 50 when absent.
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
+    /// Items to skip.
+    #[param(minimum = 0)]
     pub offset: Option<i64>,
 }
 
 /// An asset in a list.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AssetSummary {
     pub id: Uuid,
     #[serde(rename = "type")]
+    #[schema(value_type = AssetType)]
     pub asset_type: String,
+    #[schema(example = "api-key")]
     pub name: String,
     pub version: Option<String>,
+    #[schema(value_type = AssetStatus)]
     pub status: String,
     pub enabled: bool,
     pub expires_on: Option<DateTime<Utc>>,
@@ -363,6 +454,7 @@ pub struct AssetSummary {
     pub vault_name: String,
     pub subscription_id: String,
     pub content_type: Option<String>,
+    #[schema(value_type = BTreeMap<String, String>)]
     pub tags: serde_json::Value,
     pub updated_on: Option<DateTime<Utc>>,
     pub last_seen_at: DateTime<Utc>,
@@ -391,6 +483,16 @@ impl From<&Asset> for AssetSummary {
 }
 
 /// `GET /assets`.
+#[utoipa::path(
+    get,
+    path = "/api/assets/discovery/assets",
+    tag = "discovery",
+    operation_id = "listAssets",
+    summary = "List the inventory: secrets, keys and certificates",
+    description = "Metadata only: values are never read. Sorted by expiry, soonest first.",
+    params(AssetQuery),
+    responses((status = 200, description = "A page of assets.", body = Page<AssetSummary>)),
+)]
 pub async fn list_assets(
     State(state): State<AppState>,
     _user: AuthUser,
@@ -416,7 +518,7 @@ pub async fn list_assets(
 }
 
 /// Every metadata field of one asset.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AssetDetail {
     #[serde(flatten)]
@@ -431,6 +533,8 @@ pub struct AssetDetail {
     pub key_curve: Option<String>,
     pub subject: Option<String>,
     pub issuer: Option<String>,
+    /// Subject alternative names of a certificate.
+    #[schema(value_type = Vec<String>)]
     pub sans: serde_json::Value,
     pub thumbprint: Option<String>,
     pub serial_number: Option<String>,
@@ -439,6 +543,18 @@ pub struct AssetDetail {
 }
 
 /// `GET /assets/{asset_id}`.
+#[utoipa::path(
+    get,
+    path = "/api/assets/discovery/assets/{asset_id}",
+    tag = "discovery",
+    operation_id = "getAsset",
+    summary = "One asset with its certificate or key details",
+    params(("asset_id" = Uuid, Path, description = "The asset's id.")),
+    responses(
+        (status = 200, description = "The asset.", body = AssetDetail),
+        (status = 404, description = "No such asset.", body = ErrorBody),
+    ),
+)]
 pub async fn get_asset(
     State(state): State<AppState>,
     _user: AuthUser,
@@ -469,16 +585,24 @@ pub async fn get_asset(
 }
 
 /// Filters of `GET /vaults`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct VaultQuery {
+    /// Only vaults of this subscription (a GUID).
+    #[param(value_type = Option<Uuid>, example = "12345678-1234-1234-1234-123456789012")]
     pub subscription: Option<String>,
+    /// Page size: 1 to 500, 50 when absent.
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
+    /// Items to skip.
+    #[param(minimum = 0)]
     pub offset: Option<i64>,
 }
 
 /// A vault in the inventory.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Vault)]
 #[serde(rename_all = "camelCase")]
 pub struct VaultBody {
     pub id: Uuid,
@@ -494,6 +618,7 @@ pub struct VaultBody {
     pub soft_delete_enabled: bool,
     pub purge_protection: bool,
     pub public_network_access: Option<String>,
+    #[schema(value_type = BTreeMap<String, String>)]
     pub tags: serde_json::Value,
     pub secrets: i64,
     pub keys: i64,
@@ -504,6 +629,16 @@ pub struct VaultBody {
 }
 
 /// `GET /vaults`.
+#[utoipa::path(
+    get,
+    path = "/api/assets/discovery/vaults",
+    tag = "discovery",
+    operation_id = "listVaults",
+    summary = "List the Key Vaults found",
+    params(VaultQuery),
+    responses((status = 200, description = "A page of vaults with item counts.",
+        body = Page<VaultBody>)),
+)]
 pub async fn list_vaults(
     State(state): State<AppState>,
     _user: AuthUser,

@@ -10,6 +10,16 @@ use crate::error::ApiError;
 use crate::state::AppState;
 
 /// `GET /metrics`.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "system",
+    operation_id = "getMetrics",
+    summary = "Prometheus metrics and queue depths",
+    description = "A scraper sends `METRICS_TOKEN` as its bearer token; a user's token works too.",
+    responses((status = 200, description = "The Prometheus text format.", body = String,
+        content_type = "text/plain; version=0.0.4")),
+)]
 pub async fn metrics(
     State(state): State<AppState>,
     headers: HeaderMap,

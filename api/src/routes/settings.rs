@@ -9,8 +9,9 @@ use shared::audit;
 use shared::settings::{self, CATEGORIES, Effective};
 
 use crate::auth::{AdminUser, AuthUser};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Json, Path};
+use crate::openapi::registry::{HistoryType, SettingKey, SettingsCategory, SettingsChange};
 use crate::origin::Origin;
 use crate::state::AppState;
 
@@ -28,7 +29,38 @@ async fn category_view(state: &AppState, category: &str) -> Result<Vec<Effective
     Ok(settings::of(category).map(|d| settings::resolve(d, &stored, &env)).collect())
 }
 
+/// The body of `GET /api/settings/all` (built as a map below; documented here).
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "camelCase")]
+#[expect(dead_code, reason = "documents a body the handler builds as a map")]
+struct AllSettings {
+    /// The licence tier in force.
+    #[schema(example = "STARTER")]
+    license_tier: String,
+    performance: Vec<Effective>,
+    features: Vec<Effective>,
+    logging: Vec<Effective>,
+    alert_defaults: Vec<Effective>,
+    retention: Vec<Effective>,
+    compliance_policy: Vec<Effective>,
+    automation: Vec<Effective>,
+}
+
+/// The category path parameter.
+const CATEGORY_DOC: &str = "`performance`, `features`, `logging`, `alert-defaults`, \
+    `retention`, `compliance-policy` or `automation`.";
+
 /// `GET /api/settings/all`.
+#[utoipa::path(
+    get,
+    path = "/api/settings/all",
+    tag = "settings",
+    operation_id = "getAllSettings",
+    summary = "Every setting, by category",
+    description = "Each setting with its value in force, its default, its type and range, \
+        and where the value comes from (`database`, `environment` or `default`).",
+    responses((status = 200, description = "Settings by category.", body = AllSettings)),
+)]
 pub async fn all(
     State(state): State<AppState>,
     _user: AuthUser,
@@ -64,6 +96,18 @@ fn camel(category: &str) -> String {
 }
 
 /// `GET /api/settings/{category}`.
+#[utoipa::path(
+    get,
+    path = "/api/settings/{category}",
+    tag = "settings",
+    operation_id = "getSettingsCategory",
+    summary = "The settings of one category",
+    params(("category" = SettingsCategory, Path, description = CATEGORY_DOC, example = "performance")),
+    responses(
+        (status = 200, description = "The category's settings.", body = Vec<Effective>),
+        (status = 400, description = "No such category.", body = ErrorBody),
+    ),
+)]
 pub async fn get_category(
     State(state): State<AppState>,
     _user: AuthUser,
@@ -74,6 +118,24 @@ pub async fn get_category(
 }
 
 /// `PUT /api/settings/{category}`: an object of key → value; all or nothing.
+#[utoipa::path(
+    put,
+    path = "/api/settings/{category}",
+    tag = "settings",
+    operation_id = "updateSettingsCategory",
+    summary = "Change settings of one category",
+    description = "An object of setting key to new value. Every value is validated first; \
+        either all change or none does. Each change is audited with its old and new value.",
+    params(("category" = SettingsCategory, Path, description = CATEGORY_DOC, example = "performance")),
+    request_body(content = SettingsChange, description = "Setting key to new value.",
+        example = json!({"discoveryMaxWorkers": 8})),
+    responses(
+        (status = 200, description = "The category's settings after the change.",
+            body = Vec<Effective>),
+        (status = 400, description = "No such category or key, or a value out of range; \
+            `detail` names it.", body = ErrorBody),
+    ),
+)]
 pub async fn put_category(
     State(state): State<AppState>,
     origin: Origin,
@@ -136,6 +198,22 @@ pub async fn put_category(
 }
 
 /// `DELETE /api/settings/{category}/{key}`: back to the environment or the default.
+#[utoipa::path(
+    delete,
+    path = "/api/settings/{category}/{key}",
+    tag = "settings",
+    operation_id = "resetSetting",
+    summary = "Reset one setting",
+    params(
+        ("category" = SettingsCategory, Path, description = CATEGORY_DOC, example = "performance"),
+        ("key" = SettingKey, Path, description = "The setting's key.", example = "discoveryMaxWorkers"),
+    ),
+    responses(
+        (status = 200, description = "The setting after the reset.", body = Effective),
+        (status = 400, description = "No such category.", body = ErrorBody),
+        (status = 404, description = "No such setting in the category.", body = ErrorBody),
+    ),
+)]
 pub async fn reset_key(
     State(state): State<AppState>,
     origin: Origin,
@@ -167,7 +245,24 @@ pub async fn reset_key(
     Ok(Json(settings::resolve(def, &stored, &env)))
 }
 
+/// The body of `DELETE /api/settings/all` (built with `json!` below; documented here).
+#[derive(utoipa::ToSchema)]
+#[expect(dead_code, reason = "documents a body the handler builds with json!")]
+struct SettingsReset {
+    /// How many stored overrides were removed.
+    removed: u64,
+}
+
 /// `DELETE /api/settings/all`: removes every stored override.
+#[utoipa::path(
+    delete,
+    path = "/api/settings/all",
+    tag = "settings",
+    operation_id = "resetAllSettings",
+    summary = "Reset every setting",
+    responses((status = 200, description = "Every stored override is removed.",
+        body = SettingsReset)),
+)]
 pub async fn reset_all(
     State(state): State<AppState>,
     origin: Origin,
@@ -189,10 +284,26 @@ pub async fn reset_all(
 }
 
 /// The body of a purge: `retentionDays` overrides the retention settings for this purge.
-#[derive(Debug, Default, serde::Deserialize)]
+#[derive(Debug, Default, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(example = json!({"retentionDays": 365}))]
 pub struct PurgeRequest {
+    /// Delete history older than this many days (0 to 3650).
+    #[schema(minimum = 0, maximum = 3650)]
     pub retention_days: Option<i64>,
+}
+
+/// The answer to a purge (built with `json!` below; documented here).
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "camelCase")]
+#[expect(dead_code, reason = "documents a body the handler builds with json!")]
+struct PurgeOutcome {
+    /// Rows deleted per history type.
+    #[schema(example = json!({"audit": 120}))]
+    purged: BTreeMap<String, i64>,
+    /// The retention applied per history type.
+    #[schema(example = json!({"audit": 365}))]
+    retention_days: BTreeMap<String, i64>,
 }
 
 async fn purge_types(
@@ -238,6 +349,21 @@ async fn purge_types(
 }
 
 /// `POST /api/settings/retention/purge`: every history type.
+#[utoipa::path(
+    post,
+    path = "/api/settings/retention/purge",
+    tag = "settings",
+    operation_id = "purgeHistory",
+    summary = "Purge old history of every type",
+    description = "Deletes audit, rotation, sync and alert history older than the retention \
+        settings (or `retentionDays`). A purge of audit entries anchors the chain first, so \
+        verification still holds.",
+    request_body(content = Option<PurgeRequest>, description = "May be empty."),
+    responses(
+        (status = 200, description = "Rows deleted per history type.", body = PurgeOutcome),
+        (status = 400, description = "`retentionDays` is out of range.", body = ErrorBody),
+    ),
+)]
 pub async fn purge_all(
     State(state): State<AppState>,
     origin: Origin,
@@ -250,6 +376,21 @@ pub async fn purge_all(
 }
 
 /// `POST /api/settings/retention/purge/{history_type}`.
+#[utoipa::path(
+    post,
+    path = "/api/settings/retention/purge/{history_type}",
+    tag = "settings",
+    operation_id = "purgeHistoryType",
+    summary = "Purge old history of one type",
+    params(("history_type" = HistoryType, Path,
+        description = "`audit`, `rotation`, `sync` or `alerts`.", example = "audit")),
+    request_body(content = Option<PurgeRequest>, description = "May be empty."),
+    responses(
+        (status = 200, description = "Rows deleted.", body = PurgeOutcome),
+        (status = 400, description = "No such history type, or `retentionDays` is out of range.",
+            body = ErrorBody),
+    ),
+)]
 pub async fn purge_one(
     State(state): State<AppState>,
     origin: Origin,
@@ -269,6 +410,15 @@ pub async fn purge_one(
 }
 
 /// `GET /api/settings/retention/stats`: rows and oldest entry per history table.
+#[utoipa::path(
+    get,
+    path = "/api/settings/retention/stats",
+    tag = "settings",
+    operation_id = "getRetentionStats",
+    summary = "Rows and oldest entry per history type",
+    responses((status = 200, description = "Stats by history type.",
+        body = BTreeMap<String, shared::retention::TableStats>)),
+)]
 pub async fn retention_stats(
     State(state): State<AppState>,
     _user: AuthUser,

@@ -10,16 +10,18 @@ use shared::domain::SubscriptionId;
 use shared::{audit, db};
 
 use crate::auth::AuthUser;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Json, Path, Query};
 use crate::origin::Origin;
 use crate::pagination::{Page, Paging};
 use crate::state::AppState;
 
 /// A subscription as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Subscription)]
 #[serde(rename_all = "camelCase")]
 pub struct SubscriptionBody {
+    #[schema(example = "12345678-1234-1234-1234-123456789012")]
     pub subscription_id: String,
     pub name: Option<String>,
     pub tenant_id: Option<String>,
@@ -47,6 +49,16 @@ impl From<db::subscriptions::Subscription> for SubscriptionBody {
 }
 
 /// `GET /subscriptions`.
+#[utoipa::path(
+    get,
+    path = "/subscriptions",
+    tag = "subscriptions",
+    operation_id = "listSubscriptions",
+    summary = "List subscriptions, registered and discovered",
+    params(Paging),
+    responses((status = 200, description = "A page of subscriptions.",
+        body = Page<SubscriptionBody>)),
+)]
 pub async fn list(
     State(state): State<AppState>,
     _user: AuthUser,
@@ -59,14 +71,36 @@ pub async fn list(
 }
 
 /// The body of `POST /subscriptions`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(example = json!({"subscriptionId": "12345678-1234-1234-1234-123456789012",
+    "name": "Production"}))]
 pub struct AddSubscription {
+    /// A GUID.
+    #[schema(value_type = uuid::Uuid)]
     pub subscription_id: String,
+    /// At most 200 characters.
     pub name: Option<String>,
 }
 
 /// `POST /subscriptions`: registers a subscription (201), or 409 if it already is.
+#[utoipa::path(
+    post,
+    path = "/subscriptions",
+    tag = "subscriptions",
+    operation_id = "addSubscription",
+    summary = "Register a subscription for scans",
+    request_body = AddSubscription,
+    responses(
+        (status = 201, description = "The subscription is registered.", body = SubscriptionBody),
+        (status = 400, description = "The id is not a GUID, or the name is too long.",
+            body = ErrorBody),
+        (status = 403, description = "The licence allows no more subscriptions \
+            (`license_required`), or (session cookie) the CSRF token is wrong.", body = ErrorBody),
+        (status = 409, description = "Already registered (`already_registered`).",
+            body = ErrorBody),
+    ),
+)]
 pub async fn add(
     State(state): State<AppState>,
     origin: Origin,
@@ -115,6 +149,19 @@ fn parse_path(raw: &str) -> Result<SubscriptionId, ApiError> {
 }
 
 /// `DELETE /subscriptions/{subscription_id}`.
+#[utoipa::path(
+    delete,
+    path = "/subscriptions/{subscription_id}",
+    tag = "subscriptions",
+    operation_id = "removeSubscription",
+    summary = "Stop covering a registered subscription",
+    params(("subscription_id" = uuid::Uuid, Path, description = "The subscription's GUID.",
+        example = "12345678-1234-1234-1234-123456789012")),
+    responses(
+        (status = 204, description = "The subscription is removed."),
+        (status = 404, description = "No such subscription.", body = ErrorBody),
+    ),
+)]
 pub async fn remove(
     State(state): State<AppState>,
     origin: Origin,
@@ -140,7 +187,7 @@ pub async fn remove(
 }
 
 /// The outcome of a connection test.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ConnectionTest {
     pub subscription_id: String,
@@ -154,6 +201,19 @@ pub struct ConnectionTest {
 
 /// `POST /subscriptions/{subscription_id}/test`: can the product's identity see the
 /// subscription and list its vaults? Answers 200 with what is missing rather than failing.
+#[utoipa::path(
+    post,
+    path = "/subscriptions/{subscription_id}/test",
+    tag = "subscriptions",
+    operation_id = "testSubscription",
+    summary = "Test the product's access to a subscription",
+    description = "Can the product's Azure identity read the subscription and list its Key \
+        Vaults? Answers 200 with what is missing rather than failing.",
+    params(("subscription_id" = uuid::Uuid, Path, description = "The subscription's GUID.",
+        example = "12345678-1234-1234-1234-123456789012")),
+    responses((status = 200, description = "What works and what is missing.",
+        body = ConnectionTest)),
+)]
 pub async fn test(
     State(state): State<AppState>,
     _user: AuthUser,

@@ -12,20 +12,25 @@ use shared::{audit, db};
 use uuid::Uuid;
 
 use crate::auth::{self, AdminUser};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Json, Path};
 use crate::origin::Origin;
 use crate::state::AppState;
 use crate::{licence, password};
 
 /// A user as the API shows it (never the hash).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = User)]
 #[serde(rename_all = "camelCase")]
 pub struct UserBody {
     pub id: Uuid,
+    #[schema(example = "alice")]
     pub username: String,
+    #[schema(example = "alice@example.com")]
     pub email: Option<String>,
+    #[schema(value_type = Role)]
     pub role: String,
+    /// Whether failed logins have locked the account right now.
     pub locked: bool,
     pub locked_until: Option<DateTime<Utc>>,
     pub last_login_at: Option<DateTime<Utc>>,
@@ -48,6 +53,14 @@ impl From<db::users::User> for UserBody {
 }
 
 /// `GET /auth/users`.
+#[utoipa::path(
+    get,
+    path = "/auth/users",
+    tag = "users",
+    operation_id = "listUsers",
+    summary = "List users",
+    responses((status = 200, description = "Every user.", body = Vec<UserBody>)),
+)]
 pub async fn list(
     State(state): State<AppState>,
     _admin: AdminUser,
@@ -56,12 +69,20 @@ pub async fn list(
 }
 
 /// The body of `POST /auth/users`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"username": "alice", "email": "alice@example.com",
+    "password": "a long and unusual passphrase", "role": "user"}))]
 pub struct NewUser {
+    /// 3 to 64 letters, digits, dots, dashes, underscores or `@`.
+    #[schema(pattern = "^[A-Za-z0-9._@-]{3,64}$")]
     pub username: String,
     pub email: Option<String>,
+    /// 12 to 128 characters, not a common password and not the username.
+    #[schema(min_length = 12, max_length = 128)]
     pub password: String,
+    /// `user` when absent.
+    #[schema(value_type = Option<Role>)]
     pub role: Option<String>,
 }
 
@@ -87,6 +108,23 @@ fn parse_role(raw: &str) -> Result<Role, ApiError> {
 }
 
 /// `POST /auth/users`.
+#[utoipa::path(
+    post,
+    path = "/auth/users",
+    tag = "users",
+    operation_id = "createUser",
+    summary = "Create a user",
+    description = "Users beyond the first need the PRO tier.",
+    request_body = NewUser,
+    responses(
+        (status = 201, description = "The user was created.", body = UserBody),
+        (status = 400, description = "A field fails validation; `detail` names it.",
+            body = ErrorBody),
+        (status = 403, description = "The caller is not an admin, or the licence allows no \
+            more users (`license_required`).", body = ErrorBody),
+        (status = 409, description = "The username is taken (`conflict`).", body = ErrorBody),
+    ),
+)]
 pub async fn create(
     State(state): State<AppState>,
     origin: Origin,
@@ -137,12 +175,19 @@ pub async fn create(
 }
 
 /// The body of `PUT /auth/users/{user_id}`; absent fields stay as they are.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"role": "admin"}))]
 pub struct UserChange {
+    /// A new address, or `null` to remove it.
     #[serde(default, deserialize_with = "double_option::deserialize")]
+    #[schema(value_type = Option<String>)]
     pub email: Option<Option<String>>,
+    /// A new role; nobody changes their own, and the last admin stays one.
+    #[schema(value_type = Option<Role>)]
     pub role: Option<String>,
+    /// A new password (12 to 128 characters); it revokes the user's live tokens.
+    #[schema(min_length = 12, max_length = 128)]
     pub password: Option<String>,
 }
 
@@ -164,6 +209,25 @@ async fn target(state: &AppState, id: Uuid) -> Result<db::users::User, ApiError>
 }
 
 /// `PUT /auth/users/{user_id}`.
+#[utoipa::path(
+    put,
+    path = "/auth/users/{user_id}",
+    tag = "users",
+    operation_id = "updateUser",
+    summary = "Change a user's email, role or password",
+    params(("user_id" = Uuid, Path, description = "The user's id.")),
+    request_body = UserChange,
+    responses(
+        (status = 200, description = "The user as changed.", body = UserBody),
+        (status = 400, description = "A field fails validation; `detail` names it.",
+            body = ErrorBody),
+        (status = 403, description = "The caller is not an admin, or tried to change their \
+            own role.", body = ErrorBody),
+        (status = 404, description = "No such user.", body = ErrorBody),
+        (status = 409, description = "The change would demote the last admin (`last_admin`).",
+            body = ErrorBody),
+    ),
+)]
 pub async fn update(
     State(state): State<AppState>,
     origin: Origin,
@@ -219,6 +283,20 @@ pub async fn update(
 }
 
 /// `DELETE /auth/users/{user_id}`.
+#[utoipa::path(
+    delete,
+    path = "/auth/users/{user_id}",
+    tag = "users",
+    operation_id = "deleteUser",
+    summary = "Delete a user",
+    params(("user_id" = Uuid, Path, description = "The user's id.")),
+    responses(
+        (status = 204, description = "The user is gone."),
+        (status = 404, description = "No such user.", body = ErrorBody),
+        (status = 409, description = "The user is the last admin (`last_admin`).",
+            body = ErrorBody),
+    ),
+)]
 pub async fn delete(
     State(state): State<AppState>,
     origin: Origin,
@@ -252,6 +330,18 @@ pub async fn delete(
 }
 
 /// `POST /auth/users/{user_id}/unlock`.
+#[utoipa::path(
+    post,
+    path = "/auth/users/{user_id}/unlock",
+    tag = "users",
+    operation_id = "unlockUser",
+    summary = "Lift a lockout",
+    params(("user_id" = Uuid, Path, description = "The user's id.")),
+    responses(
+        (status = 200, description = "The user, unlocked.", body = UserBody),
+        (status = 404, description = "No such user.", body = ErrorBody),
+    ),
+)]
 pub async fn unlock(
     State(state): State<AppState>,
     origin: Origin,

@@ -14,6 +14,7 @@ mod cron;
 mod dashboard;
 mod harness;
 mod metrics;
+mod openapi;
 mod peers;
 mod scan;
 mod settings;

@@ -6,7 +6,7 @@ use shared::licence::{self, Licence, Limits, Tier};
 
 use crate::harness::{Options, TestApp, error_code};
 
-fn pro_licence(days: i64) -> anyhow::Result<String> {
+pub(crate) fn pro_licence(days: i64) -> anyhow::Result<String> {
     let key = licence::test_key().map_err(anyhow::Error::msg)?;
     let now = chrono::Utc::now();
     let licence = Licence {

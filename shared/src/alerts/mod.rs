@@ -25,7 +25,7 @@ pub const MAX_THRESHOLDS: usize = 8;
 pub const MAX_RECIPIENTS: usize = 50;
 
 /// Which part of the inventory a rule watches. Empty lists mean "all".
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Scope {
     /// Subscription ids.

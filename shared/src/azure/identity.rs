@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::AzureError;
 
 /// The identity decoded from an access token (the signature is Azure's to check, not ours).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TokenIdentity {
     pub tenant_id: Option<String>,

@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 /// How much a control's rules show.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Evidence {
     /// The rules check the control itself.
