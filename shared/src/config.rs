@@ -365,6 +365,9 @@ pub struct AlertsConfig {
     /// `OUTBOUND_ALLOW_PRIVATE`: lets webhooks reach loopback and private ranges (never
     /// link-local or cloud metadata addresses).
     pub allow_private_targets: bool,
+    /// `OUTBOUND_ALLOW_PUBLIC` (default true): off, webhooks reach only loopback and private
+    /// addresses.
+    pub allow_public_targets: bool,
     /// Attempts a delivery gets before it is recorded as failed (`ALERT_MAX_ATTEMPTS`).
     pub max_attempts: u32,
     /// The first retry's delay; each further one doubles it (`ALERT_RETRY_BASE_MS`).
@@ -381,6 +384,14 @@ pub struct AlertsConfig {
 }
 
 impl AlertsConfig {
+    /// The outbound address policy.
+    pub fn outbound(&self) -> crate::net::Policy {
+        crate::net::Policy {
+            allow_private: self.allow_private_targets,
+            allow_public: self.allow_public_targets,
+        }
+    }
+
     fn from_lookup(get: &impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let smtp = match get("SMTP_HOST") {
             None => None,
@@ -431,6 +442,8 @@ impl AlertsConfig {
             smtp,
             pagerduty_events_url,
             allow_private_targets: flag(get, "OUTBOUND_ALLOW_PRIVATE"),
+            allow_public_targets: !get("OUTBOUND_ALLOW_PUBLIC")
+                .is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "0" | "false" | "no")),
             max_attempts: parse_u64(get, "ALERT_MAX_ATTEMPTS", 4)?.clamp(1, 20) as u32,
             retry_base: Duration::from_millis(parse_u64(get, "ALERT_RETRY_BASE_MS", 2000)?),
             send_timeout: Duration::from_secs(

@@ -25,6 +25,21 @@ pub enum Refused {
         "{host} resolves to {addr}, a loopback or private address; set OUTBOUND_ALLOW_PRIVATE=true to allow it"
     )]
     Private { host: String, addr: IpAddr },
+    #[error(
+        "{host} is not a loopback or private address, and OUTBOUND_ALLOW_PUBLIC=false allows only those (given as addresses or localhost)"
+    )]
+    Public { host: String },
+}
+
+/// Which addresses outbound calls may reach.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Policy {
+    /// Loopback and private ranges (`OUTBOUND_ALLOW_PRIVATE`).
+    pub allow_private: bool,
+    /// Public addresses (`OUTBOUND_ALLOW_PUBLIC`, on by default). Off, host names other than
+    /// `localhost` are refused without being resolved, so nothing leaves the machine's networks,
+    /// not even a DNS query: for isolated installations and for the test suite.
+    pub allow_public: bool,
 }
 
 /// A URL that passed the policy, with the addresses it may be called at.
@@ -51,12 +66,16 @@ pub fn parse(raw: &str) -> Result<Url, Refused> {
 }
 
 /// Resolves `raw` and checks every address it resolves to.
-pub async fn check(raw: &str, allow_private: bool) -> Result<Checked, Refused> {
+pub async fn check(raw: &str, policy: Policy) -> Result<Checked, Refused> {
+    let allow_private = policy.allow_private;
     let url = parse(raw)?;
     let host = url.host_str().unwrap_or_default().trim_matches(['[', ']']).to_owned();
     let port = url.port_or_known_default().unwrap_or(443);
     let addrs: Vec<SocketAddr> = match host.parse::<IpAddr>() {
         Ok(ip) => vec![SocketAddr::new(ip, port)],
+        Err(_) if !policy.allow_public && !host.eq_ignore_ascii_case("localhost") => {
+            return Err(Refused::Public { host });
+        }
         Err(_) => tokio::net::lookup_host((host.as_str(), port))
             .await
             .map_err(|_| Refused::Unresolvable(host.clone()))?
@@ -71,6 +90,7 @@ pub async fn check(raw: &str, allow_private: bool) -> Result<Checked, Refused> {
             Class::Private if !allow_private => {
                 return Err(Refused::Private { host, addr: addr.ip() });
             }
+            Class::Public if !policy.allow_public => return Err(Refused::Public { host }),
             _ => {}
         }
     }
@@ -141,7 +161,7 @@ mod tests {
         for url in
             ["http://169.254.169.254/latest/meta-data", "http://[fe80::1]/", "http://0.0.0.0/"]
         {
-            let refused = check(url, true).await.unwrap_err();
+            let refused = check(url, OPEN).await.unwrap_err();
             assert!(matches!(refused, Refused::LinkLocal { .. }), "{url}: {refused:?}");
         }
     }
@@ -151,9 +171,22 @@ mod tests {
         for url in
             ["http://127.0.0.1:9/", "http://10.1.2.3/", "http://[::1]:80/", "http://localhost/"]
         {
-            assert!(matches!(check(url, false).await, Err(Refused::Private { .. })), "{url}");
-            assert!(check(url, true).await.is_ok(), "{url}");
+            let public_only = Policy { allow_private: false, allow_public: true };
+            assert!(matches!(check(url, public_only).await, Err(Refused::Private { .. })), "{url}");
+            assert!(check(url, OPEN).await.is_ok(), "{url}");
         }
+    }
+
+    const OPEN: Policy = Policy { allow_private: true, allow_public: true };
+
+    #[tokio::test]
+    async fn without_public_targets_names_are_not_even_resolved() {
+        let local = Policy { allow_private: true, allow_public: false };
+        for url in ["https://hooks.example.test/x", "http://8.8.8.8/", "http://[2001:db8::1]/"] {
+            assert!(matches!(check(url, local).await, Err(Refused::Public { .. })), "{url}");
+        }
+        assert!(check("http://localhost:9/", local).await.is_ok());
+        assert!(check("http://127.0.0.1:9/", local).await.is_ok());
     }
 
     #[test]

@@ -286,7 +286,7 @@ async fn apply(
         if matches!(method, DeliveryMethod::Email | DeliveryMethod::PagerDuty) {
             return Err(ApiError::invalid("webhookUrl", format!("{method} rules have no webhook")));
         }
-        let checked = shared::net::check(&url, state.config.alerts.allow_private_targets)
+        let checked = shared::net::check(&url, state.config.alerts.outbound())
             .await
             .map_err(|e| ApiError::invalid("webhookUrl", e))?;
         rule.channel_hint = Some(checked.host.clone());

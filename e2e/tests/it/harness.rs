@@ -183,6 +183,10 @@ impl TestApp {
         vars.insert("ALERT_DIGEST_SCHEDULE".into(), "off".into());
         // Alert peers are on loopback; retries are quick so failure tests stay short.
         vars.insert("OUTBOUND_ALLOW_PRIVATE".into(), "true".into());
+        // ... and only they: no test (nor the hostile client) can reach a public address, and
+        // PagerDuty's default endpoint is replaced by a closed loopback port.
+        vars.insert("OUTBOUND_ALLOW_PUBLIC".into(), "false".into());
+        vars.insert("PAGERDUTY_EVENTS_URL".into(), "http://127.0.0.1:9/v2/enqueue".into());
         vars.insert("ALERT_RETRY_BASE_MS".into(), "200".into());
         vars.insert("ALERT_SEND_TIMEOUT_SECONDS".into(), "5".into());
         // Tests poll often; the rate-limit test sets its own limits.

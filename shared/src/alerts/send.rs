@@ -98,7 +98,7 @@ async fn post_json(
     let Some(url) = url else {
         return Outcome::Permanent { error: "the rule has no webhook URL".into(), code: None };
     };
-    let checked = match crate::net::check(url, config.allow_private_targets).await {
+    let checked = match crate::net::check(url, config.outbound()).await {
         Ok(checked) => checked,
         Err(refused) => return Outcome::Permanent { error: refused.to_string(), code: None },
     };
