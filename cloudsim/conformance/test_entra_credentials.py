@@ -173,12 +173,12 @@ def test_managed_identity_through_imds_gets_a_token_with_string_expiry(cloudsim,
 def test_imds_without_the_metadata_header_answers_400(cloudsim):
     import requests
     url = cloudsim.env["CLOUDSIM_IMDS_ENDPOINT"] + "/metadata/identity/oauth2/token"
-    r = requests.get(url, params={"api-version": "2018-02-01", "resource": "https://vault.azure.net"},
-                     verify=cloudsim.ca, timeout=10)
+    params = {"api-version": "2018-02-01", "resource": "https://vault.azure.net"}
+    r = requests.get(url, params=params, verify=cloudsim.ca, timeout=10)
     assert r.status_code == 400
     assert r.json()["error_description"] == "Required metadata header not specified"
-    ok = requests.get(url, params={"api-version": "2018-02-01", "resource": "https://vault.azure.net"},
-                      headers={"Metadata": "true"}, verify=cloudsim.ca, timeout=10)
+    ok = requests.get(url, params=params, headers={"Metadata": "true"}, verify=cloudsim.ca,
+                      timeout=10)
     body = ok.json()
     assert ok.status_code == 200 and isinstance(body["expires_on"], str)
     assert int(body["expires_on"]) > time.time()

@@ -165,7 +165,8 @@ def test_a_b2c_tenant_token_sees_its_apps_and_policy_key_sets(cloudsim):
         assert [s["id"] for s in sets] == ["B2C_1A_TokenSigningKeyContainer",
                                           "B2C_1A_TokenEncryptionKeyContainer"]
     enc = b2c.call("GET", "beta/trustFramework/keySets/B2C_1A_TokenEncryptionKeyContainer").json()
-    assert enc["keys"][0]["use"] == "enc" and enc["keys"][0]["exp"] < enc["keys"][0]["nbf"] + 31 * 86400
+    key = enc["keys"][0]
+    assert key["use"] == "enc" and key["exp"] < key["nbf"] + 31 * 86400
     org = b2c.call("GET", "v1.0/organization").json()["value"][0]
     assert org["id"] == B2C_TENANT and org["tenantType"] == "AAD B2C"
 

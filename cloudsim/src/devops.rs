@@ -190,13 +190,17 @@ pub fn build(specs: &[OrgSpec], ctx: &DevOpsCtx<'_>) -> anyhow::Result<Vec<Org>>
                 let scheme = e.scheme.clone().unwrap_or_else(|| "ServicePrincipal".into());
                 if !matches!(scheme.as_str(), "ServicePrincipal" | "WorkloadIdentityFederation") {
                     anyhow::bail!(
-                        "endpoint {}: scheme must be ServicePrincipal or WorkloadIdentityFederation",
+                        "endpoint {}: scheme must be ServicePrincipal or \
+                         WorkloadIdentityFederation",
                         e.name
                     );
                 }
                 let mut params = json!({
                     "tenantid": e.tenant_id.clone().unwrap_or_else(|| ctx.tenant_id.to_string()),
-                    "serviceprincipalid": e.service_principal_id.clone().unwrap_or_else(|| ctx.client_id.to_string()),
+                    "serviceprincipalid": e
+                        .service_principal_id
+                        .clone()
+                        .unwrap_or_else(|| ctx.client_id.to_string()),
                 });
                 if scheme == "ServicePrincipal" {
                     params["authenticationType"] = json!("spnKey");
@@ -313,7 +317,10 @@ fn ado_error(status: StatusCode, type_key: &str, message: &str) -> Resp {
             "$id": "1",
             "innerException": null,
             "message": message,
-            "typeName": format!("Microsoft.TeamFoundation.Core.WebApi.{type_key}, Microsoft.TeamFoundation.Core.WebApi"),
+            "typeName": format!(
+                "Microsoft.TeamFoundation.Core.WebApi.{type_key}, \
+                 Microsoft.TeamFoundation.Core.WebApi"
+            ),
             "typeKey": type_key,
             "errorCode": 0,
             "eventId": 3000,

@@ -239,8 +239,8 @@ fn token(sim: &Sim, tenant_name: &str, headers: &HeaderMap, body: &[u8], v2: boo
             "invalid_request",
             90_002,
             format!(
-                "Tenant '{tenant_name}' not found. Check to make sure you have the correct tenant ID \
-                 and are signing into the correct cloud. Check with your subscription \
+                "Tenant '{tenant_name}' not found. Check to make sure you have the correct tenant \
+                 ID and are signing into the correct cloud. Check with your subscription \
                  administrator, this may happen if there are no active subscriptions for the \
                  tenant."
             ),
@@ -550,7 +550,8 @@ fn check_assertion(
         return Err((
             700_021,
             "Client assertion application identifier doesn't match 'client_id' parameter. \
-             Review the documentation at https://docs.microsoft.com/en-us/azure/active-directory/develop/active-directory-certificate-credentials ."
+             Review the documentation at https://docs.microsoft.com/en-us/azure/\
+             active-directory/develop/active-directory-certificate-credentials ."
                 .into(),
         ));
     }
@@ -576,7 +577,8 @@ fn check_assertion(
         return Err((
             700_023,
             "Client assertion audience claim does not match Realm issuer. Review the \
-             documentation at https://docs.microsoft.com/en-us/azure/active-directory/develop/active-directory-certificate-credentials ."
+             documentation at https://docs.microsoft.com/en-us/azure/active-directory/develop/\
+             active-directory-certificate-credentials ."
                 .into(),
         ));
     }

@@ -106,7 +106,10 @@ pub fn handle(
     set_header(
         &mut resp,
         "x-ms-ags-diagnostic",
-        r#"{"ServerInfo":{"DataCenter":"West Europe","Slice":"E","Ring":"5","ScaleUnit":"000","RoleInstance":"cloudsim"}}"#,
+        concat!(
+            r#"{"ServerInfo":{"DataCenter":"West Europe","Slice":"E","Ring":"5","#,
+            r#""ScaleUnit":"000","RoleInstance":"cloudsim"}}"#
+        ),
     );
     set_header(&mut resp, "odata-version", "4.0");
     set_header(&mut resp, "cache-control", "no-cache");

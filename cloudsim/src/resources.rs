@@ -440,7 +440,8 @@ pub fn resource_json(sim: &Sim, world: &World, d: &Dep) -> Value {
                 "httpsOnly": true,
                 "resourceGroup": d.resource_group,
                 "serverFarmId": format!(
-                    "/subscriptions/{}/resourceGroups/{}/providers/Microsoft.Web/serverfarms/asp-{}",
+                    "/subscriptions/{}/resourceGroups/{}/providers/Microsoft.Web/serverfarms/\
+                     asp-{}",
                     d.subscription_id, d.resource_group, d.name
                 ),
                 "keyVaultReferenceIdentity": "SystemAssigned",
