@@ -121,7 +121,9 @@ async fn post_json(
         Ok(response) => response,
         Err(e) => {
             let what = if e.is_timeout() { "timed out" } else { "failed" };
-            // The URL may carry a token (Slack, Teams): name only the host.
+            // The URL may carry a token (Slack, Teams), and reqwest's errors print it: name
+            // only the host. The error goes to the history, the audit log and the logs.
+            let e = e.without_url();
             return Outcome::Transient {
                 error: format!("request to {} {what}: {}", checked.host, error_chain(&e)),
                 code: None,
@@ -150,12 +152,16 @@ async fn post_json(
     }
 }
 
+/// An error and its sources, each once: some errors (lettre's) already print their source.
 fn error_chain(e: &dyn std::error::Error) -> String {
     let mut out = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
         source = s.source();
     }
     out
@@ -234,6 +240,45 @@ fn transport(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_failed_webhook_call_names_the_host_and_never_the_url() {
+        // A port nothing listens on: the connection is refused, and reqwest's error would
+        // print the whole URL, token included.
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = closed.local_addr().unwrap().port();
+        drop(closed);
+        let config = AlertsConfig {
+            smtp: None,
+            pagerduty_events_url: "https://events.pagerduty.example/v2/enqueue".parse().unwrap(),
+            allow_private_targets: true,
+            max_attempts: 1,
+            retry_base: Duration::from_millis(10),
+            send_timeout: Duration::from_secs(5),
+            evaluation_schedule: None,
+            digest_schedule: None,
+            public_url: None,
+        };
+        let target = ChannelTarget {
+            url: Some(format!("http://127.0.0.1:{port}/services/T1/B2/the-url-token")),
+            ..ChannelTarget::default()
+        };
+        let message = Message {
+            delivery_id: uuid::Uuid::new_v4(),
+            rule_name: "r".into(),
+            alert_type: crate::domain::AlertType::ScanCompleted,
+            subject: "s".into(),
+            items: Vec::new(),
+            more: 0,
+            test: true,
+            link: None,
+            generated_at: chrono::Utc::now(),
+        };
+        let outcome = send(&config, DeliveryMethod::Slack, &target, None, &message).await;
+        let Outcome::Transient { error, .. } = outcome else { panic!("{outcome:?}") };
+        assert!(error.starts_with("request to 127.0.0.1 failed"), "{error}");
+        assert!(!error.contains("the-url-token") && !error.contains("/services"), "{error}");
+    }
 
     #[test]
     fn the_signature_covers_timestamp_and_body() {
