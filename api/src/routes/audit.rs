@@ -4,7 +4,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use serde::Deserialize;
 use shared::audit::{self, Entry, Filter, Verification};
 
@@ -32,15 +32,26 @@ pub struct AuditQuery {
 
 /// `2026-01-31` (a whole day) or an RFC 3339 time.
 pub(crate) fn parse_bound(field: &str, value: &str, end: bool) -> Result<DateTime<Utc>, ApiError> {
-    if let Ok(t) = DateTime::parse_from_rfc3339(value) {
-        return Ok(t.with_timezone(&Utc));
+    let at = match DateTime::parse_from_rfc3339(value) {
+        Ok(t) => t.with_timezone(&Utc),
+        Err(_) => {
+            let day = NaiveDate::parse_from_str(value, "%Y-%m-%d").map_err(|_| {
+                ApiError::invalid(
+                    field,
+                    "use an ISO 8601 date (2026-01-31) or time (2026-01-31T12:00:00Z)",
+                )
+            })?;
+            // An end date includes its whole day.
+            let day = if end { day.succ_opt().unwrap_or(day) } else { day };
+            day.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc()
+        }
+    };
+    // chrono reads years far outside what Postgres stores (4713 BC to 294276 AD); such a
+    // bound would fail in the database instead of here.
+    if !(1..=9999).contains(&at.year()) {
+        return Err(ApiError::invalid(field, "the year must be between 1 and 9999"));
     }
-    let day = NaiveDate::parse_from_str(value, "%Y-%m-%d").map_err(|_| {
-        ApiError::invalid(field, "use an ISO 8601 date (2026-01-31) or time (2026-01-31T12:00:00Z)")
-    })?;
-    // An end date includes its whole day.
-    let day = if end { day.succ_opt().unwrap_or(day) } else { day };
-    Ok(day.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc())
+    Ok(at)
 }
 
 impl AuditQuery {
