@@ -48,7 +48,17 @@ pub(crate) async fn wait_for_jobs(app: &TestApp, kind: &str, min: i64) -> anyhow
         if total >= min && open == 0 {
             return Ok(());
         }
-        anyhow::ensure!(tokio::time::Instant::now() < deadline, "{kind} jobs did not finish");
+        if tokio::time::Instant::now() > deadline {
+            let jobs: Vec<(String, String, Option<String>)> =
+                sqlx::query_as("SELECT kind, status, error FROM jobs ORDER BY created_at")
+                    .fetch_all(&app.pool)
+                    .await?;
+            let deliveries: Vec<(String, String, i32)> =
+                sqlx::query_as("SELECT rule_name, status, attempts FROM alert_deliveries")
+                    .fetch_all(&app.pool)
+                    .await?;
+            anyhow::bail!("{kind} jobs did not finish: jobs {jobs:?}, deliveries {deliveries:?}");
+        }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
