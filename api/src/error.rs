@@ -98,23 +98,44 @@ impl IntoResponse for ApiError {
 
 impl From<sqlx::Error> for ApiError {
     fn from(err: sqlx::Error) -> Self {
+        // Text Postgres cannot store (a NUL character, in text or in JSON) is the caller's
+        // input, not our fault: a 400 rather than a 500, even where no validation caught it.
+        if let sqlx::Error::Database(db) = &err
+            && matches!(db.code().as_deref(), Some("22021" | "22P05"))
+        {
+            return Self::invalid("body", "text values must not contain NUL characters");
+        }
         Self::internal(format!("database: {err}"))
     }
 }
 
 impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> Self {
-        let status = match &rejection {
-            JsonRejection::MissingJsonContentType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            _ => StatusCode::BAD_REQUEST,
-        };
-        let code = match &rejection {
-            JsonRejection::JsonSyntaxError(_) => "malformed_json",
-            JsonRejection::JsonDataError(_) => "validation_error",
-            JsonRejection::MissingJsonContentType(_) => "unsupported_media_type",
-            _ => "bad_request",
+        let (status, code) = match &rejection {
+            JsonRejection::JsonSyntaxError(_) => (StatusCode::BAD_REQUEST, "malformed_json"),
+            JsonRejection::JsonDataError(_) => (StatusCode::BAD_REQUEST, "validation_error"),
+            JsonRejection::MissingJsonContentType(_) => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+            }
+            JsonRejection::BytesRejection(_)
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE =>
+            {
+                return Self::too_large();
+            }
+            _ => (StatusCode::BAD_REQUEST, "bad_request"),
         };
         Self::new(status, code, rejection.body_text())
+    }
+}
+
+impl ApiError {
+    /// 413 for a body over the size limit.
+    pub fn too_large() -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "the request body is larger than the API accepts",
+        )
     }
 }
 

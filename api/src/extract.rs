@@ -113,9 +113,11 @@ where
             .get(axum::http::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.starts_with("application/json") || v.contains("+json"));
-        let bytes = axum::body::Bytes::from_request(req, state)
-            .await
-            .map_err(|e| ApiError::invalid("body", e.body_text()))?;
+        let bytes =
+            axum::body::Bytes::from_request(req, state).await.map_err(|e| match e.status() {
+                axum::http::StatusCode::PAYLOAD_TOO_LARGE => ApiError::too_large(),
+                _ => ApiError::invalid("body", e.body_text()),
+            })?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(Self(None));
         }

@@ -104,16 +104,28 @@ enum Class {
     LinkLocal,
 }
 
+/// Cloud platform endpoints that answer from inside a VM without a link-local address: Azure's
+/// WireServer (168.63.129.16: platform DNS, health probes, extension settings) and Alibaba's
+/// metadata service (100.100.100.200). AWS's IPv6 metadata address is handled below.
+const PLATFORM_V4: [[u8; 4]; 2] = [[168, 63, 129, 16], [100, 100, 100, 200]];
+
 fn classify(ip: IpAddr) -> Class {
     match ip {
         IpAddr::V4(v4) => {
             let o = v4.octets();
-            if v4.is_link_local() || v4.is_broadcast() || v4.is_unspecified() || o[0] == 0 {
+            if v4.is_link_local()
+                || v4.is_broadcast()
+                || v4.is_unspecified()
+                || o[0] == 0
+                || PLATFORM_V4.contains(&o)
+            {
                 Class::LinkLocal
             } else if v4.is_loopback()
                 || v4.is_private()
                 || (o[0] == 100 && (o[1] & 0xc0) == 64) // carrier-grade NAT, 100.64/10
                 || (o[0] == 198 && (o[1] & 0xfe) == 18) // benchmarking, 198.18/15
+                || (o[0] == 192 && o[1] == 0 && o[2] == 0) // IETF protocol assignments, 192.0.0/24
+                || o[0] >= 240 // reserved, 240/4
                 || v4.is_multicast()
             {
                 Class::Private
@@ -122,13 +134,40 @@ fn classify(ip: IpAddr) -> Class {
             }
         }
         IpAddr::V6(v6) => {
+            // Addresses that carry an IPv4 address are judged by it: mapped (::ffff:a.b.c.d),
+            // the deprecated compatible form (::a.b.c.d), NAT64 (64:ff9b::a.b.c.d) and 6to4
+            // (2002:aabb:ccdd::), each of which a host or gateway may turn into IPv4 traffic.
             if let Some(v4) = v6.to_ipv4_mapped() {
                 return classify(IpAddr::V4(v4));
             }
-            let first = v6.segments()[0];
-            if v6.is_unspecified() || (first & 0xffc0) == 0xfe80 {
+            let seg = v6.segments();
+            let embedded = |hi: u16, lo: u16| {
+                let [a, b] = hi.to_be_bytes();
+                let [c, d] = lo.to_be_bytes();
+                classify(IpAddr::V4(std::net::Ipv4Addr::new(a, b, c, d)))
+            };
+            if seg[..6] == [0; 6] && !v6.is_loopback() && !v6.is_unspecified() {
+                return embedded(seg[6], seg[7]);
+            }
+            if seg[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+                return embedded(seg[6], seg[7]);
+            }
+            if seg[0] == 0x2002 {
+                return embedded(seg[1], seg[2]);
+            }
+            let first = seg[0];
+            if v6.is_unspecified()
+                || (first & 0xffc0) == 0xfe80
+                || seg == [0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254]
+            {
                 Class::LinkLocal
-            } else if v6.is_loopback() || (first & 0xfe00) == 0xfc00 || v6.is_multicast() {
+            } else if v6.is_loopback()
+                || (first & 0xfe00) == 0xfc00 // unique local, fc00::/7
+                || (first & 0xffc0) == 0xfec0 // site local (deprecated), fec0::/10
+                || (seg[0] == 0x2001 && seg[1] == 0) // Teredo, 2001::/32: a tunnelled IPv4 peer
+                || (seg[0] == 0x64 && seg[1] == 0xff9b && seg[2] == 1) // local NAT64, 64:ff9b:1::/48
+                || v6.is_multicast()
+            {
                 Class::Private
             } else {
                 Class::Public
@@ -178,6 +217,7 @@ mod tests {
     }
 
     const OPEN: Policy = Policy { allow_private: true, allow_public: true };
+    const PRIVATE_REFUSED: Policy = Policy { allow_private: false, allow_public: true };
 
     #[tokio::test]
     async fn without_public_targets_names_are_not_even_resolved() {
@@ -187,6 +227,48 @@ mod tests {
         }
         assert!(check("http://localhost:9/", local).await.is_ok());
         assert!(check("http://127.0.0.1:9/", local).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn other_spellings_and_carriers_of_internal_addresses_are_refused() {
+        // The URL parser turns decimal, hex, octal and short forms into dotted IPv4, so the
+        // check sees the address itself.
+        for url in ["http://2130706433/", "http://0x7f.1/", "http://017700000001/", "http://127.1/"]
+        {
+            assert!(
+                matches!(check(url, PRIVATE_REFUSED).await, Err(Refused::Private { .. })),
+                "{url}"
+            );
+        }
+        for url in [
+            "http://[::ffff:169.254.169.254]/",
+            "http://[::169.254.169.254]/",
+            "http://[64:ff9b::a9fe:a9fe]/",
+            "http://[2002:a9fe:a9fe::]/",
+            "http://168.63.129.16/machine?comp=goalstate",
+            "http://100.100.100.200/latest/meta-data/",
+            "http://[fd00:ec2::254]/latest/meta-data/",
+        ] {
+            let refused = check(url, OPEN).await.unwrap_err();
+            assert!(matches!(refused, Refused::LinkLocal { .. }), "{url}: {refused:?}");
+        }
+        for url in [
+            "http://[::127.0.0.1]/",
+            "http://[64:ff9b::7f00:1]/",
+            "http://[2002:7f00:1::]/",
+            "http://[2002:0a00:0001::]/",
+            "http://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/",
+            "http://[fec0::1]/",
+            "http://192.0.0.170/",
+            "http://240.0.0.1/",
+        ] {
+            assert!(
+                matches!(check(url, PRIVATE_REFUSED).await, Err(Refused::Private { .. })),
+                "{url}"
+            );
+        }
+        assert_eq!(classify("2606:4700::1111".parse().unwrap()), Class::Public);
+        assert_eq!(classify("64:ff9b::808:808".parse().unwrap()), Class::Public);
     }
 
     #[test]

@@ -149,6 +149,13 @@ async fn apply(
         if name.is_empty() || name.chars().count() > 200 {
             return Err(ApiError::invalid("name", "must be 1 to 200 characters"));
         }
+        if !alerts::is_plain_text(&name) {
+            return Err(ApiError::invalid(
+                "name",
+                "must not contain control characters (line breaks, NUL) or bidirectional \
+                 overrides",
+            ));
+        }
         rule.name = name;
     }
     if rule.name.is_empty() {
@@ -221,11 +228,22 @@ async fn apply(
         if scope.subscriptions.len() + scope.vaults.len() + scope.tags.len() > 200 {
             return Err(ApiError::invalid("scope", "at most 200 entries"));
         }
-        if scope.tags.keys().chain(scope.tags.values()).any(|s| s.is_empty() || s.len() > 256) {
+        let bad = |s: &String| s.is_empty() || s.len() > 256 || !alerts::is_plain_text(s);
+        if scope.tags.keys().chain(scope.tags.values()).any(bad) {
             return Err(ApiError::invalid(
                 "scope.tags",
-                "names and values are 1 to 256 characters",
+                "names and values are 1 to 256 characters, without control characters",
             ));
+        }
+        for (field, list) in
+            [("scope.subscriptions", &scope.subscriptions), ("scope.vaults", &scope.vaults)]
+        {
+            if list.iter().any(bad) {
+                return Err(ApiError::invalid(
+                    field,
+                    "entries are 1 to 256 characters, without control characters",
+                ));
+            }
         }
         rule.scope = serde_json::to_value(scope).map_err(ApiError::internal)?;
     }

@@ -12,21 +12,30 @@ use shared::alerts::send::signature;
 use crate::harness::{Options, TestApp, error_code};
 use crate::peers::{Answer, MailCatcher, Receiver};
 
-async fn put(app: &TestApp, token: &str, path: &str, body: &Value) -> anyhow::Result<(u16, Value)> {
+pub(crate) async fn put(
+    app: &TestApp,
+    token: &str,
+    path: &str,
+    body: &Value,
+) -> anyhow::Result<(u16, Value)> {
     let response =
         app.http.put(format!("{}{path}", app.api_url)).bearer_auth(token).json(body).send().await?;
     let status = response.status().as_u16();
     Ok((status, response.json().await.unwrap_or(Value::Null)))
 }
 
-async fn create_rule(app: &TestApp, token: &str, body: &Value) -> anyhow::Result<String> {
+pub(crate) async fn create_rule(
+    app: &TestApp,
+    token: &str,
+    body: &Value,
+) -> anyhow::Result<String> {
     let (status, rule) = app.post(token, "/alerts/rules", body).await?;
     anyhow::ensure!(status == 201, "rule not created: {status} {rule}");
     Ok(rule["id"].as_str().context("rule id")?.to_owned())
 }
 
 /// Waits until every job of `kind` has finished and at least `min` exist.
-async fn wait_for_jobs(app: &TestApp, kind: &str, min: i64) -> anyhow::Result<()> {
+pub(crate) async fn wait_for_jobs(app: &TestApp, kind: &str, min: i64) -> anyhow::Result<()> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
     loop {
         let (total, open): (i64, i64) = sqlx::query_as(
@@ -39,7 +48,17 @@ async fn wait_for_jobs(app: &TestApp, kind: &str, min: i64) -> anyhow::Result<()
         if total >= min && open == 0 {
             return Ok(());
         }
-        anyhow::ensure!(tokio::time::Instant::now() < deadline, "{kind} jobs did not finish");
+        if tokio::time::Instant::now() > deadline {
+            let jobs: Vec<(String, String, Option<String>)> =
+                sqlx::query_as("SELECT kind, status, error FROM jobs ORDER BY created_at")
+                    .fetch_all(&app.pool)
+                    .await?;
+            let deliveries: Vec<(String, String, i32)> =
+                sqlx::query_as("SELECT rule_name, status, attempts FROM alert_deliveries")
+                    .fetch_all(&app.pool)
+                    .await?;
+            anyhow::bail!("{kind} jobs did not finish: jobs {jobs:?}, deliveries {deliveries:?}");
+        }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

@@ -269,6 +269,24 @@ impl TestApp {
         Ok(command.spawn()?)
     }
 
+    /// Like [`Self::spawn_worker_process`], with standard output and error written to `log`.
+    pub fn spawn_worker_process_logged(
+        &self,
+        extra: &[(&str, &str)],
+        log: &std::path::Path,
+    ) -> anyhow::Result<Child> {
+        let out = std::fs::File::create(log)?;
+        let mut command = Command::new(workspace_binary("certifyclouds-worker")?);
+        command.env_clear().envs(&self.vars).stdout(out.try_clone()?).stderr(out);
+        if let Ok(path) = std::env::var("PATH") {
+            command.env("PATH", path);
+        }
+        for (k, v) in extra {
+            command.env(k, v);
+        }
+        Ok(command.spawn()?)
+    }
+
     /// Stops every in-process worker, waiting for each to finish its shutdown.
     pub async fn stop_workers(&mut self) -> anyhow::Result<()> {
         for (stop, task) in self.workers.drain(..) {

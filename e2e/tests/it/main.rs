@@ -3,6 +3,7 @@
 //! and a cloudsim process per test that plays Azure over HTTPS.
 
 mod alerts;
+mod alerts_abuse;
 mod alerts_scans;
 mod alerts_smtp;
 mod audit;

@@ -140,6 +140,8 @@ pub enum Answer {
     },
     /// Holds the request this long, then answers 200.
     Slow(Duration),
+    /// 302 to this path on the same receiver (a client that follows it shows up there).
+    Redirect(&'static str),
 }
 
 #[derive(Default)]
@@ -157,6 +159,8 @@ pub struct Receiver {
 
 impl Receiver {
     pub async fn start() -> anyhow::Result<Self> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let host = listener.local_addr()?;
         let shared = Arc::new(Mutex::new(Shared::default()));
         let state = shared.clone();
         let app = axum::Router::new().fallback(
@@ -182,6 +186,14 @@ impl Receiver {
                             h.insert("retry-after", retry_after.into());
                             (StatusCode::TOO_MANY_REQUESTS, h, "slow down")
                         }
+                        Some(Answer::Redirect(path)) => {
+                            let mut h = HeaderMap::new();
+                            let location = format!("http://{host}{path}");
+                            if let Ok(value) = location.parse() {
+                                h.insert("location", value);
+                            }
+                            (StatusCode::FOUND, h, "moved")
+                        }
                         Some(Answer::Slow(wait)) => {
                             tokio::time::sleep(wait).await;
                             (StatusCode::OK, HeaderMap::new(), "late")
@@ -190,8 +202,7 @@ impl Receiver {
                 }
             },
         );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let url = format!("http://{}", listener.local_addr()?);
+        let url = format!("http://{host}");
         tokio::spawn(async move { axum::serve(listener, app).await });
         Ok(Self { url, shared })
     }

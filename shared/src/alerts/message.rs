@@ -185,23 +185,29 @@ impl Message {
         )
     }
 
-    /// A Slack incoming-webhook body: a text fallback and blocks.
+    /// A Slack incoming-webhook body: a text fallback and blocks. Names are escaped for
+    /// mrkdwn, so a rule called `<!channel>` or `<https://x|renew>` neither pings a channel nor
+    /// becomes a link.
     pub fn slack(&self) -> Value {
-        let mut lines: Vec<String> =
-            self.items.iter().take(40).map(|i| Self::line(i, self.generated_at)).collect();
+        let mut lines: Vec<String> = self
+            .items
+            .iter()
+            .take(40)
+            .map(|i| slack_escape(&Self::line(i, self.generated_at)))
+            .collect();
         let hidden = self.items.len().saturating_sub(40) + self.more;
         if hidden > 0 {
             lines.push(format!("and {hidden} more"));
         }
         let mut blocks = vec![
             json!({"type": "header", "text": {"type": "plain_text", "text": truncate(&self.title(), 150)}}),
-            json!({"type": "section", "text": {"type": "mrkdwn", "text": self.intro()}}),
+            json!({"type": "section", "text": {"type": "mrkdwn", "text": slack_escape(&self.intro())}}),
         ];
         if !lines.is_empty() {
             blocks.push(json!({"type": "section", "text": {"type": "mrkdwn",
                 "text": truncate(&lines.iter().map(|l| format!("• {l}")).collect::<Vec<_>>().join("\n"), 2900)}}));
         }
-        json!({"text": self.title(), "blocks": blocks})
+        json!({"text": slack_escape(&self.title()), "blocks": blocks})
     }
 
     /// A Teams workflow-webhook body carrying an Adaptive Card.
@@ -319,6 +325,12 @@ pub fn expiry_phrase(expires: DateTime<Utc>, now: DateTime<Utc>) -> String {
     }
 }
 
+/// Slack's control characters in mrkdwn text (mentions, links, `&` entities), escaped as
+/// Slack documents.
+fn slack_escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
 fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
@@ -400,6 +412,18 @@ mod tests {
         assert_eq!(pd["event_action"], "trigger");
         assert_eq!(pd["payload"]["severity"], "warning");
         assert_eq!(m.webhook()["items"].as_array().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn slack_text_cannot_mention_or_link() {
+        let mut m = message(false);
+        m.rule_name = "<!channel> <https://evil.example|renew now> & <@U123>".into();
+        m.items[0].name = "<!here>".into();
+        let body = m.slack().to_string();
+        for control in ["<!channel>", "<!here>", "<https://", "<@U123>"] {
+            assert!(!body.contains(control), "{control} in {body}");
+        }
+        assert!(body.contains("&lt;!channel&gt; &lt;https://evil.example|renew now&gt; &amp;"));
     }
 
     #[test]

@@ -62,21 +62,31 @@ pub enum Recipient {
 }
 
 impl Recipient {
-    /// Parses `someone@example.com` or `tag:<name>`.
+    /// Parses `someone@example.com` or `tag:<name>`. An address must also be one lettre will
+    /// put in a header, so a rule is refused when it is written rather than failing at every
+    /// delivery.
     pub fn parse(raw: &str) -> Result<Self, String> {
         let raw = raw.trim();
         if let Some(tag) = raw.strip_prefix("tag:") {
-            if tag.is_empty() || tag.len() > 128 {
+            if tag.is_empty() || tag.len() > 128 || !is_plain_text(tag) {
                 return Err(format!("{raw:?}: a tag recipient names a tag, as in tag:owner"));
             }
             return Ok(Self::Tag(tag.to_owned()));
         }
-        if is_address(raw) {
+        if is_address(raw) && raw.parse::<lettre::Address>().is_ok() {
             Ok(Self::Address(raw.to_owned()))
         } else {
             Err(format!("{raw:?} is neither an email address nor tag:<name>"))
         }
     }
+}
+
+/// Whether `text` is free of control characters (CR, LF, NUL and the rest) and of the Unicode
+/// bidirectional overrides, which could make a name in a message read as something else.
+pub fn is_plain_text(text: &str) -> bool {
+    !text
+        .chars()
+        .any(|c| c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'))
 }
 
 /// A plain check of an email address: one `@`, something before it, a dotted domain after it,
@@ -164,6 +174,28 @@ mod tests {
         );
         for bad in ["", "tag:", "team", "a@b", "a b@c.example", "x@@y.example", "<a@b.example>"] {
             assert!(Recipient::parse(bad).is_err(), "{bad:?}");
+        }
+        // What lettre would refuse at delivery time is refused here.
+        for bad in [
+            "a\0b@c.example",
+            "a\u{7}b@c.example",
+            "a(b)@c.example",
+            "a\\b@c.example",
+            "a@b..example",
+            "a@-b.example",
+            "tag:own\r\ner",
+            "tag:\0",
+        ] {
+            assert!(Recipient::parse(bad).is_err(), "{bad:?}");
+        }
+        assert!(Recipient::parse("ünï@exämple.example").is_ok());
+    }
+
+    #[test]
+    fn plain_text_has_no_controls_or_bidi_overrides() {
+        assert!(is_plain_text("Owners 🔔 – échéances 名前"));
+        for bad in ["a\r\nBcc: x", "nul\0", "bell\u{7}", "rtl \u{202e} txt", "iso \u{2066}"] {
+            assert!(!is_plain_text(bad), "{bad:?}");
         }
     }
 }

@@ -123,7 +123,9 @@ async fn post_json(
             // reqwest names the URL in its errors; the URL may carry a token.
             let e = e.without_url();
             let what = if e.is_timeout() { "timed out" } else { "failed" };
-            // The URL may carry a token (Slack, Teams): name only the host.
+            // The URL may carry a token (Slack, Teams), and reqwest's errors print it: name
+            // only the host. The error goes to the history, the audit log and the logs.
+            let e = e.without_url();
             return Outcome::Transient {
                 error: format!("request to {} {what}: {}", checked.host, error_chain(&e)),
                 code: None,
@@ -142,8 +144,7 @@ async fn post_json(
     if status.is_success() {
         return Outcome::Sent { code };
     }
-    let snippet = read_prefix(response, 4096).await;
-    let snippet: String = snippet.chars().take(200).collect();
+    let snippet = snippet_of(response).await;
     let error = format!("{} answered {status}: {snippet}", checked.host);
     if status.as_u16() == 408 || status.as_u16() == 429 || status.is_server_error() {
         Outcome::Transient { error, code, retry_after }
@@ -152,24 +153,30 @@ async fn post_json(
     }
 }
 
-/// At most `limit` bytes of a response body: a peer cannot make the product read a huge one.
-async fn read_prefix(mut response: reqwest::Response, limit: usize) -> String {
-    let mut out = Vec::new();
-    while out.len() < limit {
+/// The start of an error answer, for the history: at most 200 characters, read from at most
+/// the first few KiB, so a peer answering with an endless body costs neither memory nor the
+/// rest of the timeout.
+async fn snippet_of(mut response: reqwest::Response) -> String {
+    let mut bytes = Vec::new();
+    while bytes.len() < 4096 {
         match response.chunk().await {
-            Ok(Some(chunk)) => out.extend_from_slice(&chunk[..chunk.len().min(limit - out.len())]),
-            _ => break,
+            Ok(Some(chunk)) => bytes.extend_from_slice(&chunk),
+            Ok(None) | Err(_) => break,
         }
     }
-    String::from_utf8_lossy(&out).into_owned()
+    String::from_utf8_lossy(&bytes).chars().take(200).collect()
 }
 
+/// An error and its sources, each once: some errors (lettre's) already print their source.
 fn error_chain(e: &dyn std::error::Error) -> String {
     let mut out = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
         source = s.source();
     }
     out
@@ -248,6 +255,80 @@ fn transport(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn test_config(send_timeout: Duration) -> AlertsConfig {
+        AlertsConfig {
+            smtp: None,
+            pagerduty_events_url: "https://events.pagerduty.example/v2/enqueue".parse().unwrap(),
+            allow_private_targets: true,
+            allow_public_targets: false,
+            max_attempts: 1,
+            retry_base: Duration::from_millis(10),
+            send_timeout,
+            evaluation_schedule: None,
+            digest_schedule: None,
+            public_url: None,
+        }
+    }
+
+    fn test_message() -> Message {
+        Message {
+            delivery_id: uuid::Uuid::new_v4(),
+            rule_name: "r".into(),
+            alert_type: crate::domain::AlertType::ScanCompleted,
+            subject: "s".into(),
+            items: Vec::new(),
+            more: 0,
+            test: true,
+            link: None,
+            generated_at: chrono::Utc::now(),
+        }
+    }
+
+    #[tokio::test]
+    async fn an_endless_error_body_is_cut_short_not_read_to_the_timeout() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut request = vec![0; 65536];
+            let _read = socket.read(&mut request).await;
+            let head = "HTTP/1.1 500 Internal Server Error\r\ntransfer-encoding: chunked\r\n\r\n";
+            socket.write_all(head.as_bytes()).await.unwrap();
+            let chunk = format!("{:x}\r\n{}\r\n", 65536, "x".repeat(65536));
+            while socket.write_all(chunk.as_bytes()).await.is_ok() {}
+        });
+        let target = ChannelTarget {
+            url: Some(format!("http://127.0.0.1:{port}/hook")),
+            ..ChannelTarget::default()
+        };
+        let config = test_config(Duration::from_secs(3));
+        let outcome = send(&config, DeliveryMethod::Slack, &target, None, &test_message()).await;
+        let Outcome::Transient { error, code, .. } = outcome else { panic!("{outcome:?}") };
+        assert_eq!(code, Some(500));
+        // Reading the whole body would end in the timeout, with nothing to show.
+        let shown = error.split(": ").nth(1).unwrap_or_default();
+        assert_eq!(shown, "x".repeat(200), "{error}");
+    }
+
+    #[tokio::test]
+    async fn a_failed_webhook_call_names_the_host_and_never_the_url() {
+        // A port nothing listens on: the connection is refused, and reqwest's error would
+        // print the whole URL, token included.
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = closed.local_addr().unwrap().port();
+        drop(closed);
+        let config = test_config(Duration::from_secs(5));
+        let target = ChannelTarget {
+            url: Some(format!("http://127.0.0.1:{port}/services/T1/B2/the-url-token")),
+            ..ChannelTarget::default()
+        };
+        let outcome = send(&config, DeliveryMethod::Slack, &target, None, &test_message()).await;
+        let Outcome::Transient { error, .. } = outcome else { panic!("{outcome:?}") };
+        assert!(error.starts_with("request to 127.0.0.1 failed"), "{error}");
+        assert!(!error.contains("the-url-token") && !error.contains("/services"), "{error}");
+    }
 
     #[test]
     fn the_signature_covers_timestamp_and_body() {

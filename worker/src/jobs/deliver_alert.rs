@@ -1,6 +1,8 @@
 //! `deliver_alert`: sends one delivery through its rule's channel, with bounded retries inside
 //! the job (backoff doubling from `ALERT_RETRY_BASE_MS`, or the peer's `Retry-After`), and
-//! records every attempt. Apalis does not retry it again: a permanent failure ends it.
+//! records every attempt. Apalis does not retry it again: a permanent failure ends it. A
+//! delivery whose rule was deleted, or that comes up while notifications are off, fails at
+//! once and says why.
 //!
 //! Once only: the delivery row is claimed by id and moves to `sent` in the transaction that
 //! closes the attempt, so a second worker, a redelivered task or a restart finds it finished.
@@ -158,11 +160,18 @@ async fn finish_job(
     Ok(())
 }
 
-/// Builds the message and opens the channel credentials. An error here is permanent.
+/// Builds the message and opens the channel credentials. An error here is permanent: so is
+/// the notifications switch being off when the delivery's turn comes (it was queued before the
+/// switch; sending it later would surprise whoever turned alerts off).
 async fn prepare(
     state: &WorkerState,
     delivery: &Delivery,
 ) -> Result<(DeliveryMethod, ChannelTarget, Message), String> {
+    if !db::settings::notifications_enabled(&state.pool).await.map_err(|e| e.to_string())? {
+        return Err("notifications are turned off (features.enableNotifications); the alert \
+                    was not sent"
+            .to_owned());
+    }
     let method: DeliveryMethod =
         delivery.channel.parse().map_err(|e| format!("channel {}: {e}", delivery.channel))?;
     let alert_type: AlertType =

@@ -98,6 +98,13 @@ function ruleForm(rule, done) {
   return form;
 }
 
+// One recipient's test outcome: the peer's reply code is SMTP's for email, HTTP's otherwise.
+function resultLine(method, x) {
+  const protocol = method === 'email' ? 'SMTP' : 'HTTP';
+  const code = x.responseCode ? ` (${protocol} ${x.responseCode})` : '';
+  return `${x.recipient || 'channel'}: ${x.status}${code}${x.error ? ` — ${x.error}` : ''}`;
+}
+
 async function rules(ctx) {
   const page = await get('/alerts/rules');
   const items = page.items ?? page;
@@ -128,7 +135,7 @@ async function rules(ctx) {
                   'div',
                   { class: sent ? 'ok' : 'problem', role: 'status' },
                   `Test of “${r.name}” through ${outcome.deliveryMethod}: ${outcome.status}`,
-                  h('ul', {}, (outcome.results || []).map((x) => h('li', {}, `${x.recipient || 'channel'}: ${x.status}${x.responseCode ? ` (HTTP ${x.responseCode})` : ''}${x.error ? ` — ${x.error}` : ''}`))),
+                  h('ul', {}, (outcome.results || []).map((x) => h('li', {}, resultLine(outcome.deliveryMethod, x)))),
                 ),
               );
             } catch (e) {
@@ -185,7 +192,16 @@ async function history(ctx) {
   const p = ctx.params;
   const filters = { status: p.get('status') || '', start_date: p.get('start_date') || '', end_date: p.get('end_date') || '' };
   const offset = Number(p.get('offset')) || 0;
-  const page = await get('/alerts/history', { ...filters, offset, limit: 50 });
+  // A refused filter (a bad date, a range ending before it starts) is shown above the filters,
+  // which stay on the page so the reader can correct them.
+  let page = { items: [] };
+  let refused = null;
+  try {
+    page = await get('/alerts/history', { ...filters, offset, limit: 50 });
+  } catch (e) {
+    if (e.status !== 400) throw e;
+    refused = problem(e);
+  }
   const items = page.items ?? page;
   const go = (changes) => {
     const q = new URLSearchParams({ view: 'history', ...filters, offset, ...changes });
@@ -197,6 +213,7 @@ async function history(ctx) {
     {},
     heading('Alerts'),
     tabs('history'),
+    refused,
     h(
       'form',
       {
@@ -225,7 +242,7 @@ async function history(ctx) {
         { label: 'Error', cell: (e) => e.error },
       ],
       items,
-      { empty: 'No delivery matches these filters.' },
+      { empty: refused ? 'Correct the filters to see deliveries.' : 'No delivery matches these filters.' },
     ),
     page.total !== undefined ? pager(page, (o) => go({ offset: o })) : null,
   );
