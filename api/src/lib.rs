@@ -39,11 +39,9 @@ pub async fn prepare(config: Config) -> anyhow::Result<AppState> {
         .await
         .context("connecting to Postgres (DATABASE_URL)")?;
     db::migrate(&pool).await.context("running migrations")?;
-    let redis = redis::aio::ConnectionManager::new(
-        redis::Client::open(config.redis_url.expose()).context("REDIS_URL")?,
-    )
-    .await
-    .context("connecting to Redis (REDIS_URL)")?;
+    let redis = shared::jobs::connect_redis(config.redis_url.expose())
+        .await
+        .context("connecting to Redis (REDIS_URL)")?;
     let queues = Queues::from_connection(redis.clone(), &config.queue_prefix);
     let azure = AzureClients::new(&config.azure).context("building the Azure clients")?;
 

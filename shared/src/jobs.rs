@@ -67,6 +67,20 @@ pub struct ScanVault {
     pub vault_id: Uuid,
 }
 
+/// How long a Redis reply may take before the call fails.
+pub const REDIS_RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A reconnecting Redis connection for the queues and the rate limiter. redis-rs gives up on a
+/// reply after 500 ms by default; a Lua fetch on a busy Redis can take longer, and each such
+/// error stopped an apalis worker (see the restart policy in the worker).
+pub async fn connect_redis(redis_url: &str) -> Result<ConnectionManager, redis::RedisError> {
+    let client = redis::Client::open(redis_url)?;
+    let config = redis::aio::ConnectionManagerConfig::new()
+        .set_response_timeout(Some(REDIS_RESPONSE_TIMEOUT))
+        .set_connection_timeout(Some(Duration::from_secs(5)));
+    client.get_connection_manager_with_config(config).await
+}
+
 /// The apalis storages of every queue, sharing one Redis connection.
 #[derive(Clone)]
 pub struct Queues {
@@ -90,7 +104,7 @@ pub struct EnqueueError {
 impl Queues {
     /// Connects to Redis and names each queue under `prefix`.
     pub async fn connect(redis_url: &str, prefix: &str) -> Result<Self, redis::RedisError> {
-        let conn = apalis_redis::connect(redis_url).await?;
+        let conn = connect_redis(redis_url).await?;
         Ok(Self::from_connection(conn, prefix))
     }
 

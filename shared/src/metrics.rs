@@ -20,6 +20,8 @@ pub const AZURE_REQUESTS: &str = "certifyclouds_azure_requests_total";
 pub const SCAN_DURATION: &str = "certifyclouds_scan_duration_seconds";
 /// Items found per finished scan, by `mode`.
 pub const SCAN_ITEMS: &str = "certifyclouds_scan_items";
+/// Queue workers restarted after they stopped on a backend error.
+pub const WORKER_RESTARTS: &str = "certifyclouds_worker_restarts_total";
 /// API requests served, by `route` and `status`.
 pub const HTTP_REQUESTS: &str = "certifyclouds_http_requests_total";
 

@@ -57,6 +57,16 @@ pub fn unique_name() -> String {
     format!("worker-{host}-{}-{suffix:04x}", std::process::id())
 }
 
+/// The apalis worker name of one queue in this process: unique per process, queue and restart,
+/// since a restarted worker must not reuse a name Redis may still list.
+fn worker_name(process: &str, queue: &str, restarts: usize) -> String {
+    if restarts == 0 {
+        format!("{process}-{queue}")
+    } else {
+        format!("{process}-{queue}-r{restarts}")
+    }
+}
+
 /// Connects to Postgres and Redis, runs migrations and builds the shared state.
 pub async fn prepare(config: &Config) -> anyhow::Result<WorkerState> {
     shared::metrics::handle();
@@ -121,44 +131,65 @@ pub async fn run(
     let alerts_state = state.clone();
     let delivery_state = state.clone();
     let monitor = Monitor::new()
-        .register(move |_| {
-            WorkerBuilder::new(format!("{}-{}", discover_state.name, shared::jobs::DISCOVER_VAULTS))
-                .backend(discover_state.queues.discover_vaults.clone())
-                .data(discover_state.clone())
-                .concurrency(2)
-                .build(jobs::discover_vaults::handle)
+        .register(move |restarts| {
+            WorkerBuilder::new(worker_name(
+                &discover_state.name,
+                shared::jobs::DISCOVER_VAULTS,
+                restarts,
+            ))
+            .backend(discover_state.queues.discover_vaults.clone())
+            .data(discover_state.clone())
+            .concurrency(2)
+            .build(jobs::discover_vaults::handle)
         })
-        .register(move |_| {
-            WorkerBuilder::new(format!("{}-{}", scan_state.name, shared::jobs::SCAN_VAULT))
+        .register(move |restarts| {
+            WorkerBuilder::new(worker_name(&scan_state.name, shared::jobs::SCAN_VAULT, restarts))
                 .backend(scan_state.queues.scan_vault.clone())
                 .data(scan_state.clone())
                 .concurrency(concurrency)
                 .build(jobs::scan_vault::handle)
         })
-        .register(move |_| {
-            WorkerBuilder::new(format!(
-                "{}-{}",
-                compliance_state.name,
-                shared::jobs::EVALUATE_COMPLIANCE
+        .register(move |restarts| {
+            WorkerBuilder::new(worker_name(
+                &compliance_state.name,
+                shared::jobs::EVALUATE_COMPLIANCE,
+                restarts,
             ))
             .backend(compliance_state.queues.evaluate_compliance.clone())
             .data(compliance_state.clone())
             .concurrency(1)
             .build(jobs::evaluate_compliance::handle)
         })
-        .register(move |_| {
-            WorkerBuilder::new(format!("{}-{}", alerts_state.name, shared::jobs::EVALUATE_ALERTS))
-                .backend(alerts_state.queues.evaluate_alerts.clone())
-                .data(alerts_state.clone())
-                .concurrency(1)
-                .build(jobs::evaluate_alerts::handle)
+        .register(move |restarts| {
+            WorkerBuilder::new(worker_name(
+                &alerts_state.name,
+                shared::jobs::EVALUATE_ALERTS,
+                restarts,
+            ))
+            .backend(alerts_state.queues.evaluate_alerts.clone())
+            .data(alerts_state.clone())
+            .concurrency(1)
+            .build(jobs::evaluate_alerts::handle)
         })
-        .register(move |_| {
-            WorkerBuilder::new(format!("{}-{}", delivery_state.name, shared::jobs::DELIVER_ALERT))
-                .backend(delivery_state.queues.deliver_alert.clone())
-                .data(delivery_state.clone())
-                .concurrency(DELIVERY_CONCURRENCY)
-                .build(jobs::deliver_alert::handle)
+        .register(move |restarts| {
+            WorkerBuilder::new(worker_name(
+                &delivery_state.name,
+                shared::jobs::DELIVER_ALERT,
+                restarts,
+            ))
+            .backend(delivery_state.queues.deliver_alert.clone())
+            .data(delivery_state.clone())
+            .concurrency(DELIVERY_CONCURRENCY)
+            .build(jobs::deliver_alert::handle)
+        })
+        // A queue's worker stops on a backend error (Redis slow or gone, or this worker dropped
+        // from the queue's worker set after missed heartbeats). Without a restart the queue would
+        // go unserved while the process lives on; the restarted worker registers under a new name.
+        .should_restart(|worker, error| {
+            tracing::warn!(worker = worker.name(), restarts = worker.restarts(), error = %error,
+                "a queue worker stopped; restarting it");
+            metrics::counter!(shared::metrics::WORKER_RESTARTS).increment(1);
+            true
         })
         .shutdown_timeout(SHUTDOWN_GRACE);
 

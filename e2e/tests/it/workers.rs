@@ -240,3 +240,34 @@ async fn a_delta_scan_writes_only_what_changed_and_fetches_fewer_details() -> an
 
     app.finish().await
 }
+
+#[tokio::test]
+async fn a_queue_worker_dropped_from_redis_is_restarted_and_the_queue_keeps_moving()
+-> anyhow::Result<()> {
+    let app = TestApp::spawn().await?;
+    let token = app.login().await?;
+    // What another worker does to one whose heartbeats stopped for too long: it drops it from
+    // the queue's worker set. The dropped worker's next fetch fails.
+    let client = redis::Client::open(app.config.redis_url.expose())?;
+    let mut conn = client.get_multiplexed_async_connection().await?;
+    let mut dropped = Vec::new();
+    for queue in [shared::jobs::DISCOVER_VAULTS, shared::jobs::SCAN_VAULT] {
+        let set = shared::jobs::queue_config(&app.config.queue_prefix, queue).workers_set();
+        let names: Vec<String> =
+            redis::cmd("ZRANGE").arg(&set).arg(0).arg(-1).query_async(&mut conn).await?;
+        anyhow::ensure!(names.len() == 1, "one worker per queue: {names:?}");
+        let _: i64 = redis::cmd("ZREM").arg(&set).arg(&names[0]).query_async(&mut conn).await?;
+        dropped.push((set, names[0].clone()));
+    }
+    let scan = app.scan_to_end(&token, &json!({"mode": "full"})).await?;
+    assert_eq!(scan["status"], "completed", "{scan}");
+    for (set, old) in dropped {
+        let names: Vec<String> =
+            redis::cmd("ZRANGE").arg(&set).arg(0).arg(-1).query_async(&mut conn).await?;
+        assert!(
+            names.iter().any(|n| n != &old && n.starts_with(old.as_str())),
+            "a restarted worker registered anew: {names:?}"
+        );
+    }
+    app.finish().await
+}
