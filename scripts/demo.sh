@@ -109,6 +109,7 @@ SMTP_PORT=$smtp_port
 SMTP_TLS=none
 SMTP_FROM_EMAIL="CertifyClouds <alerts@certifyclouds.local>"
 PUBLIC_URL=http://127.0.0.1:$api_port/
+WORKER_METRICS_ADDR=${WORKER_METRICS_ADDR:-127.0.0.1:9100}
 set +a
 
 echo "==> starting the API on http://127.0.0.1:$api_port and a worker"
@@ -138,6 +139,7 @@ if [ "$(curl -sf "$api/alerts/rules" "${auth[@]}" | json 'd["total"]')" = "0" ];
     "deliveryMethod": "email", "recipients": ["security-team@contoso.example"]}' >/dev/null
   echo "==> alert rules created: email to security-team@contoso.example"
 fi
+sent_before=$(curl -sf "$api/alerts/history?status=sent" "${auth[@]}" | json 'd["total"]')
 scan=$(curl -sf "$api/api/assets/discovery/scan" -H "authorization: Bearer $token" \
   -H 'content-type: application/json' -d '{"mode":"full"}' | json 'd["scanId"]')
 echo "==> scan $scan started"
@@ -154,7 +156,14 @@ echo "    cloudsim ground truth: $(curl -sf --cacert "$AZURE_CA_BUNDLE" "$CLOUDS
 mail_web="http://127.0.0.1:$mail_port"
 for _ in $(seq 1 100); do
   sent=$(curl -sf "$api/alerts/history?status=sent" "${auth[@]}" | json 'd["total"]')
-  [ "$sent" -ge 2 ] 2>/dev/null && break
+  pending=0
+  for st in queued sending; do
+    n=$(curl -sf "$api/alerts/history?status=$st" "${auth[@]}" | json 'd["total"]')
+    pending=$((pending + n))
+  done
+  # This scan's report at least (expiry alerts go out once per crossing, so not on a re-run),
+  # and nothing still on its way.
+  [ "$sent" -gt "$sent_before" ] 2>/dev/null && [ "$pending" -eq 0 ] && break
   sleep 0.2
 done
 curl -sf "$mail_web/api/messages" | json '"\n".join("    mail to %s: %s" % (", ".join(m["rcptTos"]), m["subject"]) for m in d["messages"])'

@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use shared::alerts::message::{self, Message};
+use shared::alerts::message::Message;
 use shared::alerts::{self, CHANNEL_SEAL_PURPOSE, ChannelTarget, Recipient, Scope, send};
 use shared::crypto::Sealer;
 use shared::db::alerts::{Delivery, HistoryFilter, Rule};
@@ -22,7 +22,7 @@ use crate::auth::AuthUser;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Json, Path, Query};
 use crate::origin::Origin;
-use crate::pagination::Page;
+use crate::pagination::{Page, Paging};
 use crate::routes::audit::parse_bound;
 use crate::state::AppState;
 
@@ -397,21 +397,24 @@ fn audit_details(rule: &Rule) -> serde_json::Value {
     path = "/alerts/rules",
     tag = "alerts",
     operation_id = "listAlertRules",
-    summary = "List alert rules",
-    responses((status = 200, description = "Every rule.", body = Page<RuleBody>)),
+    summary = "List alert rules, oldest first",
+    params(Paging),
+    responses((status = 200, description = "A page of rules.", body = Page<RuleBody>)),
 )]
 pub async fn list_rules(
     State(state): State<AppState>,
     _user: AuthUser,
+    Query(paging): Query<Paging>,
 ) -> Result<Json<Page<RuleBody>>, ApiError> {
+    let (limit, offset) = paging.validate()?;
     let rules = db::alerts::list_rules(&state.pool).await?;
-    let mut items = Vec::with_capacity(rules.len());
-    for rule in rules {
+    let total = rules.len() as i64;
+    let mut items = Vec::new();
+    for rule in rules.into_iter().skip(offset as usize).take(limit as usize) {
         let target = open_target(&state, &rule)?;
         items.push(body_of(rule, &target));
     }
-    let total = items.len() as i64;
-    Ok(Json(Page { limit: total.max(1), offset: 0, total, items }))
+    Ok(Json(Page { items, total, limit, offset }))
 }
 
 /// `POST /alerts/rules`: 201 with the rule.
@@ -642,7 +645,7 @@ pub async fn test_rule(
     let mut results = Vec::new();
     for recipient in recipients {
         let delivery_id = Uuid::new_v4();
-        let subject = message::subject(alert_type, 0, rule.thresholds.last().copied());
+        let subject = format!("Test of the alert rule \"{}\"", rule.name);
         let msg = Message {
             delivery_id,
             rule_name: rule.name.clone(),
@@ -674,7 +677,7 @@ pub async fn test_rule(
             status: status.as_str().to_owned(),
             attempts: 1,
             error: error.clone(),
-            subject: format!("Test: {subject}"),
+            subject: subject.clone(),
             event_count: 0,
             job_id: None,
             created_at: started,
@@ -794,8 +797,7 @@ pub async fn history(
     _user: AuthUser,
     Query(query): Query<HistoryQuery>,
 ) -> Result<Json<Page<HistoryBody>>, ApiError> {
-    let (limit, offset) =
-        crate::pagination::Paging { limit: query.limit, offset: query.offset }.validate()?;
+    let (limit, offset) = Paging { limit: query.limit, offset: query.offset }.validate()?;
     let start =
         query.start_date.as_deref().map(|v| parse_bound("start_date", v, false)).transpose()?;
     let end = query.end_date.as_deref().map(|v| parse_bound("end_date", v, true)).transpose()?;

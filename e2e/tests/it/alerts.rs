@@ -284,6 +284,9 @@ async fn alert_rules_are_validated_and_their_channel_secrets_never_leave() -> an
     }
     let (_, list) = app.get(&token, "/alerts/rules").await?;
     assert_eq!(list["total"], 3, "only the valid rules were stored: {list}");
+    let (_, page) = app.get(&token, "/alerts/rules?limit=1&offset=1").await?;
+    assert_eq!((page["total"].clone(), page["limit"].clone()), (json!(3), json!(1)), "{page}");
+    assert_eq!(page["items"][0]["name"], "Certs", "oldest first: {page}");
 
     // A Slack webhook URL carries a token: it is sealed, and only its host is shown.
     let hook = "http://127.0.0.1:9/services/T0001/B0002/very-secret-token";
@@ -450,6 +453,9 @@ async fn immediate_alerts_escalate_per_threshold_and_reach_the_owner_tag() -> an
     let messages = mail.wait_for(1).await?;
     assert_eq!(messages.len(), 1, "{messages:?}");
     assert_eq!(messages[0]["rcptTos"], json!([owner]));
+    // One at 7 days and one at 30: the subject states the widest, which holds for both.
+    let subject = messages[0]["subject"].as_str().unwrap_or_default();
+    assert!(subject.contains("2 Key Vault items expire within 30 days"), "{subject}");
     let first = listed(&messages[0]);
     assert_eq!(
         first,
@@ -483,7 +489,8 @@ async fn immediate_alerts_escalate_per_threshold_and_reach_the_owner_tag() -> an
         BTreeSet::from(["secret webhook-signing-key in vault kv-prod-payments".to_owned()])
     );
     assert!(messages[1]["subject"].as_str().unwrap_or_default().contains("within 7 days"));
-    assert!(messages[1]["text"].as_str().unwrap_or_default().contains("expires in 3 days"));
+    // Three days from the change, seen a moment later: 2 whole days left, as the API counts.
+    assert!(messages[1]["text"].as_str().unwrap_or_default().contains("expires in 2 days"));
 
     // Nothing crossed since: another scan sends nothing.
     app.scan_to_end(&token, &json!({"mode": "full"})).await?;

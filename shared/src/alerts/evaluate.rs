@@ -263,8 +263,9 @@ async fn group(
     digest_run: bool,
 ) -> Result<(Vec<DeliverAlert>, u64), sqlx::Error> {
     let sendable = mode == DeliveryMode::Immediate || digest_run;
+    // The widest threshold crossed: every item of the message lies within it.
     let groups: Vec<(Option<String>, String, i64, Option<i32>)> = sqlx::query_as(
-        "SELECT recipient, state, count(*), min(threshold_days) FROM alert_events \
+        "SELECT recipient, state, count(*), max(threshold_days) FROM alert_events \
          WHERE rule_id = $1 AND delivery_id IS NULL \
            AND (state = 'unroutable' OR (state = 'pending' AND $2)) \
          GROUP BY recipient, state ORDER BY recipient NULLS FIRST",
@@ -276,11 +277,11 @@ async fn group(
     let alert_type = rule.alert_type.parse::<AlertType>().unwrap_or(AlertType::SecretExpiring);
     let mut tasks = Vec::new();
     let mut unroutable = 0;
-    for (recipient, state, count, tightest) in groups {
+    for (recipient, state, count, widest) in groups {
         let routable = state == "pending";
         let delivery_id = Uuid::new_v4();
         let job_id = routable.then(Uuid::new_v4);
-        let subject = message::subject(alert_type, count as usize, tightest);
+        let subject = message::subject(alert_type, count as usize, widest);
         let delivery = Delivery {
             id: delivery_id,
             rule_id: Some(rule.id),

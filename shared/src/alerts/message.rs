@@ -49,11 +49,12 @@ pub struct Message {
     pub generated_at: DateTime<Utc>,
 }
 
-/// The subject line for `count` events of a rule's type.
-pub fn subject(alert_type: AlertType, count: usize, tightest_threshold: Option<i32>) -> String {
+/// The subject line for `count` events of a rule's type; `within_days` is the widest threshold
+/// crossed, which every listed item lies within.
+pub fn subject(alert_type: AlertType, count: usize, within_days: Option<i32>) -> String {
     let things = if count == 1 { "item" } else { "items" };
     match alert_type {
-        AlertType::SecretExpiring => match tightest_threshold {
+        AlertType::SecretExpiring => match within_days {
             Some(days) => format!("{count} Key Vault {things} expire within {days} days"),
             None => format!("{count} Key Vault {things} expire soon"),
         },
@@ -189,23 +190,34 @@ impl Message {
     /// mrkdwn, so a rule called `<!channel>` or `<https://x|renew>` neither pings a channel nor
     /// becomes a link.
     pub fn slack(&self) -> Value {
-        let mut lines: Vec<String> = self
-            .items
-            .iter()
-            .take(40)
-            .map(|i| slack_escape(&Self::line(i, self.generated_at)))
-            .collect();
-        let hidden = self.items.len().saturating_sub(40) + self.more;
+        // A section holds at most 3,000 characters: list whole lines while they fit, then say
+        // how many more there are and where to see them.
+        const ROOM: usize = 2_800;
+        let mut text = String::new();
+        let mut listed = 0;
+        for item in &self.items {
+            let line = format!("• {}\n", slack_escape(&Self::line(item, self.generated_at)));
+            if text.len() + line.len() > ROOM {
+                break;
+            }
+            text.push_str(&line);
+            listed += 1;
+        }
+        let hidden = self.items.len() - listed + self.more;
         if hidden > 0 {
-            lines.push(format!("and {hidden} more"));
+            text.push_str(&format!("and {hidden} more"));
         }
         let mut blocks = vec![
             json!({"type": "header", "text": {"type": "plain_text", "text": truncate(&self.title(), 150)}}),
             json!({"type": "section", "text": {"type": "mrkdwn", "text": slack_escape(&self.intro())}}),
         ];
-        if !lines.is_empty() {
+        if !text.is_empty() {
             blocks.push(json!({"type": "section", "text": {"type": "mrkdwn",
-                "text": truncate(&lines.iter().map(|l| format!("• {l}")).collect::<Vec<_>>().join("\n"), 2900)}}));
+                "text": text.trim_end()}}));
+        }
+        if let Some(link) = &self.link {
+            blocks.push(json!({"type": "section", "text": {"type": "mrkdwn",
+                "text": format!("<{}|Open CertifyClouds>", slack_escape(link))}}));
         }
         json!({"text": slack_escape(&self.title()), "blocks": blocks})
     }
@@ -317,9 +329,10 @@ pub fn expiry_phrase(expires: DateTime<Utc>, now: DateTime<Utc>) -> String {
             n => format!("expired {n} days ago ({date})"),
         }
     } else {
-        let days = (seconds + 86_399) / 86_400;
-        match days {
-            1 => format!("expires within 1 day ({date})"),
+        // Whole days left, counted as the API's `daysUntilExpiry` counts them.
+        match seconds / 86_400 {
+            0 => format!("expires within a day ({date})"),
+            1 => format!("expires in 1 day ({date})"),
             n => format!("expires in {n} days ({date})"),
         }
     }
@@ -399,7 +412,7 @@ mod tests {
         let text = m.email_text();
         assert!(text.contains("2 Key Vault items expire within 14 days"));
         assert!(text.contains("secret db-password in vault kv-prod — expires in 5 days"));
-        assert!(text.contains("certificate api-tls in vault kv-edge — expires in 2 days"));
+        assert!(text.contains("certificate api-tls in vault kv-edge — expires in 1 day"));
         let html = m.email_html();
         assert!(html.contains("Expiring &lt;prod&gt; secrets"));
         assert!(!html.contains("<prod>"));
@@ -419,11 +432,27 @@ mod tests {
         let mut m = message(false);
         m.rule_name = "<!channel> <https://evil.example|renew now> & <@U123>".into();
         m.items[0].name = "<!here>".into();
+        // The product's own link to itself is the only link a message may carry.
+        m.link = None;
         let body = m.slack().to_string();
         for control in ["<!channel>", "<!here>", "<https://", "<@U123>"] {
             assert!(!body.contains(control), "{control} in {body}");
         }
         assert!(body.contains("&lt;!channel&gt; &lt;https://evil.example|renew now&gt; &amp;"));
+    }
+
+    #[test]
+    fn a_long_slack_list_ends_with_a_count_and_the_link() {
+        let mut m = message(false);
+        let item = m.items[0].clone();
+        m.items =
+            (0..200).map(|i| Item { name: format!("secret-{i:03}"), ..item.clone() }).collect();
+        let body = m.slack();
+        let list = body["blocks"][2]["text"]["text"].as_str().unwrap();
+        assert!(list.len() <= 3_000, "{}", list.len());
+        let shown = list.lines().filter(|l| l.starts_with('•')).count();
+        assert!(list.ends_with(&format!("and {} more", 200 - shown)), "{list}");
+        assert!(body["blocks"][3]["text"]["text"].as_str().unwrap().contains("Open CertifyClouds"));
     }
 
     #[test]

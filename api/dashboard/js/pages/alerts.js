@@ -106,7 +106,7 @@ function resultLine(method, x) {
 }
 
 async function rules(ctx) {
-  const page = await get('/alerts/rules');
+  const page = await get('/alerts/rules?limit=500');
   const items = page.items ?? page;
   const editor = h('div', {});
   const message = h('div', {});
