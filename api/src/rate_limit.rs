@@ -14,30 +14,30 @@ use axum::response::{IntoResponse, Response};
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// Counts the request in a fixed window; returns the seconds until the window ends when the
-/// count is over `limit`.
+/// A fixed-window budget: its name in the key, the window length and the requests allowed.
+type Check = (&'static str, u64, u64);
+
+/// Counts the request in every window of `checks` (one Redis round trip for all of them);
+/// returns the first exceeded window and the seconds until it ends.
 async fn over(
     state: &AppState,
-    scope: &str,
     client: &str,
-    window_seconds: u64,
-    limit: u64,
-) -> Result<Option<u64>, redis::RedisError> {
+    checks: &[Check],
+) -> Result<Option<(Check, u64)>, redis::RedisError> {
     let now = chrono::Utc::now().timestamp() as u64;
-    let window = now / window_seconds;
-    let key = format!("{}:ratelimit:{scope}:{client}:{window}", state.config.queue_prefix);
+    let mut pipe = redis::pipe();
+    pipe.atomic();
+    for (scope, window_seconds, _) in checks {
+        let window = now / window_seconds;
+        let key = format!("{}:ratelimit:{scope}:{client}:{window}", state.config.queue_prefix);
+        pipe.cmd("INCR").arg(&key).cmd("EXPIRE").arg(&key).arg(window_seconds * 2).ignore();
+    }
     let mut conn = state.redis.clone();
-    let (count,): (u64,) = redis::pipe()
-        .atomic()
-        .cmd("INCR")
-        .arg(&key)
-        .cmd("EXPIRE")
-        .arg(&key)
-        .arg(window_seconds * 2)
-        .ignore()
-        .query_async(&mut conn)
-        .await?;
-    Ok((count > limit).then(|| (window + 1) * window_seconds - now))
+    let counts: Vec<u64> = pipe.query_async(&mut conn).await?;
+    Ok(checks.iter().zip(counts).find(|((_, _, limit), count)| count > limit).map(|(&check, _)| {
+        let window_seconds = check.1;
+        (check, (now / window_seconds + 1) * window_seconds - now)
+    }))
 }
 
 /// Middleware.
@@ -54,33 +54,29 @@ pub async fn layer(State(state): State<AppState>, request: Request, next: Next) 
     let login = request.method() == Method::POST && path == "/auth/login";
     let config = &state.config;
 
-    let mut checks = vec![
+    let mut checks: Vec<Check> = vec![
         ("minute", 60, config.rate_limit_per_minute),
         ("hour", 3600, config.rate_limit_per_hour),
     ];
     if login {
         checks.push(("login", 60, config.login_rate_limit_per_minute));
     }
-    for (scope, window, limit) in checks {
-        match over(&state, scope, &client, window, limit).await {
-            Ok(None) => {}
-            Ok(Some(retry_after)) => {
-                let detail = format!(
-                    "more than {limit} requests per {} from this address; retry in {retry_after} s",
-                    if window == 60 { "minute" } else { "hour" }
-                );
-                let mut response =
-                    ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", detail)
-                        .into_response();
-                if let Ok(value) = HeaderValue::from_str(&retry_after.max(1).to_string()) {
-                    response.headers_mut().insert(header::RETRY_AFTER, value);
-                }
-                return response;
+    match over(&state, &client, &checks).await {
+        Ok(None) => {}
+        Ok(Some(((_, window, limit), retry_after))) => {
+            let detail = format!(
+                "more than {limit} requests per {} from this address; retry in {retry_after} s",
+                if window == 60 { "minute" } else { "hour" }
+            );
+            let mut response = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", detail)
+                .into_response();
+            if let Ok(value) = HeaderValue::from_str(&retry_after.max(1).to_string()) {
+                response.headers_mut().insert(header::RETRY_AFTER, value);
             }
-            Err(e) => {
-                tracing::warn!(error = %e, "rate limit not checked: Redis did not answer");
-                break;
-            }
+            return response;
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "rate limit not checked: Redis did not answer");
         }
     }
     next.run(request).await

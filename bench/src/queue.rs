@@ -1,18 +1,17 @@
 //! The queue: no-op jobs through the product's job path. Each enqueue commits a `jobs` row and
 //! pushes an apalis task with the row's id onto a queue built by `shared::jobs::queue_config`;
-//! a bench-only apalis worker (same storage settings as the product's) claims the row, finishes
-//! it and records when it started. Beside it, `redis-benchmark` LPUSH/RPOP on the same Redis
+//! a bench-only apalis worker (same storage settings and push wake-ups as the product's workers)
+//! claims the row, finishes it and records when it started. Beside it, `redis-benchmark` LPUSH/RPOP on the same Redis
 //! under the run's key prefix is the ceiling.
 
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
-use apalis::prelude::{
-    BoxDynError, Data, Monitor, TaskBuilder, TaskId, TaskSink, WorkerBuilder, WorkerBuilderExt,
-};
+use apalis::prelude::{BoxDynError, Data, Monitor, WorkerBuilder, WorkerBuilderExt};
 use apalis_redis::RedisStorage;
 use serde::{Deserialize, Serialize};
+use shared::wakeups::Wakeups;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
@@ -53,10 +52,9 @@ pub struct QueueFigure {
     pub enqueue_only_per_second: f64,
     pub worker_concurrency: usize,
     pub redis_benchmark: Option<serde_json::Value>,
-    /// What-if, not the product: the same latency phase with a 20 ms heartbeat (the interval
-    /// an idle apalis Redis worker polls at), missed heartbeats raised to keep the 10 s orphan
-    /// timeout.
-    pub what_if_heartbeat_20ms: Option<serde_json::Value>,
+    /// The fallback, for reading: the same latency phase without push notifications, when an
+    /// idle worker finds a task only at its next heartbeat poll.
+    pub heartbeat_only: Option<serde_json::Value>,
     /// Jobs that did not start within 10 s (latency phase) or 30 s (throughput phase).
     pub lost_jobs: usize,
 }
@@ -82,9 +80,7 @@ async fn enqueue(pool: &sqlx::PgPool, storage: &RedisStorage<Noop>) -> anyhow::R
     let mut conn = pool.acquire().await?;
     shared::db::jobs::insert(&mut conn, task.job_id, NOOP, "noop", None, &payload).await?;
     drop(conn);
-    let id = TaskId::from_string(task.job_id.to_string());
-    let built = TaskBuilder::new(task).task_id(id).build();
-    storage.clone().push_task(built).await.map_err(|e| anyhow::anyhow!("push: {e}"))?;
+    shared::jobs::push(storage.clone(), task.job_id, task).await?;
     Ok(())
 }
 
@@ -93,23 +89,21 @@ pub async fn run(latency_jobs: usize, throughput_jobs: usize) -> anyhow::Result<
     let database = Database::create().await?;
     let prefix = format!("ccbench:{}", Uuid::new_v4().simple());
     let product = shared::jobs::queue_config(&prefix, NOOP);
-    let result = measure(&database, &prefix, product, latency_jobs, throughput_jobs).await;
+    let result = measure(&database, &prefix, product, true, latency_jobs, throughput_jobs).await;
     let redis = if result.is_ok() { redis_benchmark(&prefix, throughput_jobs * 20) } else { None };
-    let fast_prefix = format!("{prefix}:fast");
-    let fast = shared::jobs::queue_config(&fast_prefix, NOOP)
-        .heartbeat_interval(Duration::from_millis(20))
-        .missed_heartbeats(500);
-    let what_if = match &result {
-        Ok(_) => Some(measure(&database, &fast_prefix, fast, latency_jobs, 0).await),
+    let polled_prefix = format!("{prefix}:polled");
+    let polled = shared::jobs::queue_config(&polled_prefix, NOOP);
+    let heartbeat_only = match &result {
+        Ok(_) => Some(measure(&database, &polled_prefix, polled, false, latency_jobs, 0).await),
         Err(_) => None,
     };
     let _deleted = infra::delete_redis_prefix(&prefix).await;
     database.drop_now().await?;
     let mut figure = result?;
     figure.redis_benchmark = redis;
-    if let Some(what_if) = what_if {
-        let f = what_if?;
-        figure.what_if_heartbeat_20ms = Some(serde_json::json!({
+    if let Some(heartbeat_only) = heartbeat_only {
+        let f = heartbeat_only?;
+        figure.heartbeat_only = Some(serde_json::json!({
             "enqueueToStartP50Ms": f.enqueue_to_start_p50_ms,
             "enqueueToStartP99Ms": f.enqueue_to_start_p99_ms,
             "jobs": f.latency_jobs,
@@ -123,6 +117,7 @@ async fn measure(
     database: &Database,
     prefix: &str,
     config: apalis_redis::Config,
+    woken: bool,
     latency_jobs: usize,
     throughput_jobs: usize,
 ) -> anyhow::Result<QueueFigure> {
@@ -138,13 +133,25 @@ async fn measure(
     let state =
         NoopState { pool: pool.clone(), started: started_tx, name: format!("bench-{prefix}") };
     let worker_storage = storage.clone();
-    let monitor = Monitor::new().register(move |_| {
-        WorkerBuilder::new(format!("{}-noop", state.name))
-            .backend(worker_storage.clone())
-            .data(state.clone())
-            .concurrency(CONCURRENCY)
-            .build(handle)
-    });
+    let monitor = if woken {
+        let client = redis::Client::open(infra::REDIS_URL)?;
+        let wakeups = Wakeups::spawn(client, prefix, &[NOOP]);
+        Monitor::new().register(move |_| {
+            WorkerBuilder::new(format!("{}-noop", state.name))
+                .backend(wakeups.wrap(worker_storage.clone()))
+                .data(state.clone())
+                .concurrency(CONCURRENCY)
+                .build(handle)
+        })
+    } else {
+        Monitor::new().register(move |_| {
+            WorkerBuilder::new(format!("{}-noop", state.name))
+                .backend(worker_storage.clone())
+                .data(state.clone())
+                .concurrency(CONCURRENCY)
+                .build(handle)
+        })
+    };
     let ctx = monitor.context();
     let running = tokio::spawn(monitor.run());
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -222,7 +229,7 @@ async fn measure(
         enqueue_only_per_second: total as f64 / enqueued_in,
         worker_concurrency: CONCURRENCY,
         redis_benchmark: None,
-        what_if_heartbeat_20ms: None,
+        heartbeat_only: None,
         lost_jobs: lost,
     })
 }

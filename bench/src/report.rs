@@ -260,10 +260,11 @@ pub fn markdown(report: &Value) -> String {
         );
     }
 
-    if let Some(f) = q["whatIfHeartbeat20ms"].as_object() {
+    if let Some(f) = q["heartbeatOnly"].as_object() {
         let _w = writeln!(
             md,
-            "| what-if (not the product): heartbeat 20 ms, enqueue-to-start p50 / p99 ms | {} / {} |",
+            "| for reading: without push wake-ups (heartbeat poll only), enqueue-to-start p50 / \
+             p99 ms | {} / {} |",
             num(&f["enqueueToStartP50Ms"]),
             num(&f["enqueueToStartP99Ms"])
         );
@@ -272,6 +273,28 @@ pub fn markdown(report: &Value) -> String {
     let _w = writeln!(md, "\n## 4. Memory\n");
     for (k, v) in report["memory"].as_object().into_iter().flatten() {
         let _w = writeln!(md, "- {k}: {}", num(v));
+    }
+
+    let _w = writeln!(md, "\n## 5. Compliance and alert evaluation\n");
+    let _w = writeln!(md, "| job | status | run s | queued s | request to finish s | produced |");
+    let _w = writeln!(md, "|---|---|---|---|---|---|");
+    for e in report["evaluation"].as_array().into_iter().flatten() {
+        let produced: Vec<String> = e["produced"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(k, v)| format!("{k} {}", num(v)))
+            .collect();
+        let _w = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} | {} |",
+            num(&e["what"]),
+            num(&e["status"]),
+            num(&e["runSeconds"]),
+            num(&e["queuedSeconds"]),
+            num(&e["wallSeconds"]),
+            produced.join(", ")
+        );
     }
 
     let _w = writeln!(md, "\n## Notes\n");

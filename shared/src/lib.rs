@@ -19,3 +19,4 @@ pub mod retention;
 pub mod scans;
 pub mod secret;
 pub mod settings;
+pub mod wakeups;

@@ -321,6 +321,17 @@ pub async fn stored(pool: &sqlx::PgPool) -> Result<Vec<Stored>, sqlx::Error> {
     .await
 }
 
+/// The stored overrides of one category.
+pub async fn stored_in(pool: &sqlx::PgPool, category: &str) -> Result<Vec<Stored>, sqlx::Error> {
+    sqlx::query_as::<_, Stored>(
+        "SELECT category, key, value, updated_at, updated_by FROM settings \
+         WHERE category = $1 ORDER BY key",
+    )
+    .bind(category)
+    .fetch_all(pool)
+    .await
+}
+
 /// Stores an override (inside the caller's transaction, beside its audit entry).
 pub async fn put(
     conn: &mut sqlx::PgConnection,

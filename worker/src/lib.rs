@@ -20,6 +20,7 @@ use shared::azure::AzureClients;
 use shared::config::Config;
 use shared::db;
 use shared::jobs::Queues;
+use shared::wakeups::Wakeups;
 use sqlx::PgPool;
 
 /// What every job handler needs, shared by the workers of one process.
@@ -125,6 +126,10 @@ pub async fn run(
     let sweeper = tokio::spawn(sweeper::run(state.clone()));
     tracing::info!(worker.name = %state.name, concurrency, "worker started");
 
+    let client = redis::Client::open(config.redis_url.expose()).context("REDIS_URL")?;
+    let wakeups = Wakeups::spawn(client, &config.queue_prefix, shared::jobs::KINDS);
+    let (discover_wake, scan_wake, compliance_wake, alerts_wake, delivery_wake) =
+        (wakeups.clone(), wakeups.clone(), wakeups.clone(), wakeups.clone(), wakeups);
     let discover_state = state.clone();
     let scan_state = state.clone();
     let compliance_state = state.clone();
@@ -137,14 +142,14 @@ pub async fn run(
                 shared::jobs::DISCOVER_VAULTS,
                 restarts,
             ))
-            .backend(discover_state.queues.discover_vaults.clone())
+            .backend(discover_wake.wrap(discover_state.queues.discover_vaults.clone()))
             .data(discover_state.clone())
             .concurrency(2)
             .build(jobs::discover_vaults::handle)
         })
         .register(move |restarts| {
             WorkerBuilder::new(worker_name(&scan_state.name, shared::jobs::SCAN_VAULT, restarts))
-                .backend(scan_state.queues.scan_vault.clone())
+                .backend(scan_wake.wrap(scan_state.queues.scan_vault.clone()))
                 .data(scan_state.clone())
                 .concurrency(concurrency)
                 .build(jobs::scan_vault::handle)
@@ -155,7 +160,7 @@ pub async fn run(
                 shared::jobs::EVALUATE_COMPLIANCE,
                 restarts,
             ))
-            .backend(compliance_state.queues.evaluate_compliance.clone())
+            .backend(compliance_wake.wrap(compliance_state.queues.evaluate_compliance.clone()))
             .data(compliance_state.clone())
             .concurrency(1)
             .build(jobs::evaluate_compliance::handle)
@@ -166,7 +171,7 @@ pub async fn run(
                 shared::jobs::EVALUATE_ALERTS,
                 restarts,
             ))
-            .backend(alerts_state.queues.evaluate_alerts.clone())
+            .backend(alerts_wake.wrap(alerts_state.queues.evaluate_alerts.clone()))
             .data(alerts_state.clone())
             .concurrency(1)
             .build(jobs::evaluate_alerts::handle)
@@ -177,7 +182,7 @@ pub async fn run(
                 shared::jobs::DELIVER_ALERT,
                 restarts,
             ))
-            .backend(delivery_state.queues.deliver_alert.clone())
+            .backend(delivery_wake.wrap(delivery_state.queues.deliver_alert.clone()))
             .data(delivery_state.clone())
             .concurrency(DELIVERY_CONCURRENCY)
             .build(jobs::deliver_alert::handle)

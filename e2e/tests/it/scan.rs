@@ -86,6 +86,76 @@ async fn a_full_scan_inventories_exactly_what_the_tenant_holds() -> anyhow::Resu
     app.finish().await
 }
 
+/// The list order: soonest expiry first (no expiry last), then vault name, type and name.
+fn list_key(item: &Value) -> (bool, Option<chrono::DateTime<chrono::Utc>>, String, String, String) {
+    let expires = item["expiresOn"].as_str().and_then(|t| t.parse().ok());
+    let text = |field: &str| item[field].as_str().unwrap_or_default().to_owned();
+    (expires.is_none(), expires, text("vaultName"), text("type"), text("name"))
+}
+
+async fn ids(app: &TestApp, token: &str, query: &str) -> anyhow::Result<Vec<String>> {
+    let (status, body) = app.get(token, &format!("/api/assets/discovery/assets?{query}")).await?;
+    assert_eq!(status, 200, "{body}");
+    let items = body["items"].as_array().context("items")?;
+    Ok(items.iter().map(|i| i["id"].as_str().unwrap_or_default().to_owned()).collect())
+}
+
+#[tokio::test]
+async fn pages_of_the_asset_list_follow_one_order_under_every_filter() -> anyhow::Result<()> {
+    let app = TestApp::spawn().await?;
+    let token = app.login().await?;
+    let status = app.scan_to_end(&token, &json!({"mode": "full"})).await?;
+    assert_eq!(status["status"], "completed", "{status}");
+
+    let (_, everything) = app.get(&token, "/api/assets/discovery/assets?limit=500").await?;
+    let items = everything["items"].as_array().context("items")?;
+    assert_eq!(everything["total"].as_i64(), Some(items.len() as i64), "one page holds all");
+    let keys: Vec<_> = items.iter().map(list_key).collect();
+    assert!(
+        keys.windows(2).all(|w| w[0] <= w[1]),
+        "the list is in expiry, vault, type, name order"
+    );
+
+    // Each filter gives the same order as the whole list, page after page.
+    let vault_name = items[0]["vaultName"].as_str().context("vaultName")?;
+    let part = &vault_name[1..vault_name.len() - 1];
+    let filters = [
+        ("".to_owned(), None),
+        ("type=certificate&status=critical".to_owned(), Some(("certificate", "critical"))),
+        ("type=secret".to_owned(), Some(("secret", ""))),
+        ("status=healthy".to_owned(), Some(("", "healthy"))),
+        (format!("vault={}", part.to_uppercase()), None),
+    ];
+    for (filter, wanted) in filters {
+        let expected: Vec<String> = items
+            .iter()
+            .filter(|i| match wanted {
+                Some((t, s)) => {
+                    (t.is_empty() || i["type"] == t) && (s.is_empty() || i["status"] == s)
+                }
+                None if filter.starts_with("vault=") => i["vaultName"]
+                    .as_str()
+                    .is_some_and(|n| n.to_lowercase().contains(&part.to_lowercase())),
+                None => true,
+            })
+            .map(|i| i["id"].as_str().unwrap_or_default().to_owned())
+            .collect();
+        assert!(!expected.is_empty(), "the demo tenant has assets for {filter:?}");
+        assert_eq!(total(&app, &token, &filter).await?, expected.len() as i64, "{filter}");
+        let mut paged = Vec::new();
+        for offset in (0..expected.len()).step_by(7) {
+            paged.extend(ids(&app, &token, &format!("{filter}&limit=7&offset={offset}")).await?);
+        }
+        assert_eq!(paged, expected, "pages of {filter:?}");
+    }
+
+    let (_, beyond) = app.get(&token, "/api/assets/discovery/assets?limit=5&offset=100000").await?;
+    assert_eq!(beyond["items"], json!([]), "{beyond}");
+    assert_eq!(beyond["total"].as_i64(), Some(items.len() as i64), "{beyond}");
+
+    app.finish().await
+}
+
 #[tokio::test]
 async fn certificate_assets_carry_the_real_ca_certificates_of_the_machine() -> anyhow::Result<()> {
     let app = TestApp::spawn().await?;

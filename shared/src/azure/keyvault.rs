@@ -21,6 +21,10 @@ const SURFACE: &str = "Key Vault";
 /// How many detail requests run at once against one vault.
 const DETAIL_CONCURRENCY: usize = 4;
 
+/// Requests one vault scan can have in flight: the three listings and the key and certificate
+/// details beside them.
+pub const REQUESTS_PER_VAULT: usize = 3 + 2 * DETAIL_CONCURRENCY;
+
 /// The metadata of one secret, key or certificate as the scan found it.
 #[derive(Debug, Clone, Default)]
 pub struct DiscoveredAsset {

@@ -206,86 +206,110 @@ pub struct AssetFilter {
     pub scan_id: Option<Uuid>,
 }
 
-/// Pushes the inventory as a derived table: live assets with their vault and a status derived
-/// from the expiry date and the thresholds, in the query itself.
-fn push_inventory(q: &mut QueryBuilder<Postgres>, thresholds: ExpiryThresholds) {
+/// The columns of an [`Asset`]: the live asset `a` with its vault `v` (the caller joins them)
+/// and its status, derived from the expiry date and the thresholds in the query itself.
+fn push_columns(q: &mut QueryBuilder<Postgres>, thresholds: ExpiryThresholds) {
     q.push(
-        "(SELECT a.id, a.vault_id, v.name AS vault_name, v.vault_uri, v.subscription_id, \
-            a.asset_type, a.name, a.version, a.azure_id, a.enabled, a.created_on, a.updated_on, \
-            a.expires_on, a.not_before, a.content_type, a.tags, a.recovery_level, a.key_type, \
-            a.key_size, a.key_curve, a.subject, a.issuer, a.sans, a.thumbprint, \
-            a.serial_number, a.first_seen_at, a.last_seen_at, a.last_scan_id, \
-            CASE WHEN a.expires_on IS NULL THEN 'healthy' \
-                 WHEN a.expires_on <= now() THEN 'expired' \
-                 WHEN a.expires_on < now() + make_interval(days => ",
+        "a.id, a.vault_id, v.name AS vault_name, v.vault_uri, v.subscription_id, a.asset_type, \
+         a.name, a.version, a.azure_id, a.enabled, a.created_on, a.updated_on, a.expires_on, \
+         a.not_before, a.content_type, a.tags, a.recovery_level, a.key_type, a.key_size, \
+         a.key_curve, a.subject, a.issuer, a.sans, a.thumbprint, a.serial_number, \
+         a.first_seen_at, a.last_seen_at, a.last_scan_id, ",
+    );
+    push_status(q, thresholds);
+    q.push(" AS status");
+}
+
+/// The derived status of asset `a`; [`push_filters`] states the same cases as expiry ranges.
+fn push_status(q: &mut QueryBuilder<Postgres>, thresholds: ExpiryThresholds) {
+    q.push(
+        "CASE WHEN a.expires_on IS NULL THEN 'healthy' \
+              WHEN a.expires_on <= now() THEN 'expired' \
+              WHEN a.expires_on < now() + make_interval(days => ",
     );
     q.push_bind(thresholds.critical_expiry_days as i32);
     q.push(") THEN 'critical' WHEN a.expires_on < now() + make_interval(days => ");
     q.push_bind(thresholds.warning_expiry_days as i32);
-    q.push(
-        ") THEN 'warning' ELSE 'healthy' END AS status \
-         FROM assets a JOIN vaults v ON v.id = a.vault_id \
-         WHERE a.deleted_at IS NULL AND v.deleted_at IS NULL) AS inventory WHERE true",
-    );
+    q.push(") THEN 'warning' ELSE 'healthy' END");
 }
 
-fn push_filters(
+/// Pushes `FROM assets a WHERE ..`: the live assets of live vaults that match `filter`, written
+/// over the asset row alone (its copy of the vault name, its expiry date), so that the list
+/// order index can serve the filter, the order and the count without reading the table.
+fn push_matches(
     q: &mut QueryBuilder<Postgres>,
     filter: &AssetFilter,
     thresholds: ExpiryThresholds,
 ) {
+    // Deleted vaults are few (usually none): their ids are read once per query, which costs
+    // less than an anti-join probed for every matching entry.
+    q.push(
+        " FROM assets a WHERE a.deleted_at IS NULL AND a.vault_id <> ALL (ARRAY( \
+           SELECT id FROM vaults WHERE deleted_at IS NOT NULL))",
+    );
     if let Some(t) = filter.asset_type {
-        q.push(" AND asset_type = ").push_bind(t.as_str());
+        q.push(" AND a.asset_type = ").push_bind(t.as_str());
     }
     if let Some(s) = filter.status {
-        q.push(" AND status = ").push_bind(s.as_str());
-        // The same condition as a range on expires_on, which an index can serve (the derived
-        // status alone makes every query read the whole inventory).
+        // Each status as a range on expires_on, exactly the cases of `push_status`: an index
+        // serves a range, while the derived status alone makes every query read everything.
         let critical = thresholds.critical_expiry_days as i32;
         let warning = thresholds.warning_expiry_days as i32;
         match s {
             AssetStatus::Expired => {
-                q.push(" AND expires_on <= now()");
+                q.push(" AND a.expires_on <= now()");
             }
             AssetStatus::Critical => {
-                q.push(" AND expires_on > now() AND expires_on < now() + make_interval(days => ");
+                q.push(
+                    " AND a.expires_on > now() AND a.expires_on < now() + make_interval(days => ",
+                );
                 q.push_bind(critical).push(")");
             }
             AssetStatus::Warning => {
-                q.push(" AND expires_on >= now() + make_interval(days => ");
+                q.push(
+                    " AND a.expires_on > now() AND a.expires_on >= now() + make_interval(days => ",
+                );
                 q.push_bind(critical).push(")");
-                q.push(" AND expires_on < now() + make_interval(days => ");
+                q.push(" AND a.expires_on < now() + make_interval(days => ");
                 q.push_bind(warning).push(")");
             }
-            AssetStatus::Healthy => {}
+            AssetStatus::Healthy => {
+                q.push(" AND (a.expires_on IS NULL OR (a.expires_on > now() AND a.expires_on >= now() + make_interval(days => ");
+                q.push_bind(critical).push(")");
+                q.push(" AND a.expires_on >= now() + make_interval(days => ");
+                q.push_bind(warning).push(")))");
+            }
         }
     }
     if let Some(v) = &filter.vault
         && let Ok(id) = Uuid::parse_str(v)
     {
-        q.push(" AND vault_id = ").push_bind(id);
+        q.push(" AND a.vault_id = ").push_bind(id);
     } else if let Some(v) = &filter.vault {
         let pattern =
             format!("%{}%", v.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
-        q.push(" AND vault_name ILIKE ").push_bind(pattern);
+        q.push(" AND a.vault_name ILIKE ").push_bind(pattern);
     }
     if let Some(s) = &filter.subscription {
-        q.push(" AND subscription_id = ").push_bind(s.to_ascii_lowercase());
+        q.push(" AND a.vault_id IN (SELECT id FROM vaults WHERE subscription_id = ")
+            .push_bind(s.to_ascii_lowercase())
+            .push(")");
     }
     if let Some(scan) = filter.scan_id {
-        q.push(" AND vault_id IN (SELECT vault_id FROM scan_vaults WHERE scan_id = ")
+        q.push(" AND a.vault_id IN (SELECT vault_id FROM scan_vaults WHERE scan_id = ")
             .push_bind(scan)
             .push(")");
     }
 }
 
-fn query(head: &str, thresholds: ExpiryThresholds) -> QueryBuilder<Postgres> {
-    let mut q = QueryBuilder::new(head.to_owned());
-    push_inventory(&mut q, thresholds);
-    q
-}
+/// The list order: soonest expiry first, then vault name, type and name (the order of
+/// `assets_list_order_idx`).
+const ORDER: &str = " ORDER BY a.expires_on ASC NULLS LAST, a.vault_name, a.asset_type, a.name";
 
 /// A page of assets matching `filter`, soonest expiry first, and the total.
+///
+/// The page is chosen first over the index alone (ids in list order, skipping `offset`), and
+/// only its rows are then read in full.
 pub async fn list(
     pool: &PgPool,
     filter: &AssetFilter,
@@ -293,28 +317,33 @@ pub async fn list(
     limit: i64,
     offset: i64,
 ) -> Result<(Vec<Asset>, i64), sqlx::Error> {
-    let mut q = query("SELECT * FROM ", thresholds);
-    push_filters(&mut q, filter, thresholds);
-    q.push(" ORDER BY expires_on ASC NULLS LAST, vault_name, asset_type, name LIMIT ")
-        .push_bind(limit)
-        .push(" OFFSET ")
-        .push_bind(offset);
+    let mut q = QueryBuilder::new("SELECT ");
+    push_columns(&mut q, thresholds);
+    q.push(" FROM assets a JOIN vaults v ON v.id = a.vault_id WHERE a.id IN (SELECT a.id");
+    push_matches(&mut q, filter, thresholds);
+    q.push(ORDER).push(" LIMIT ").push_bind(limit).push(" OFFSET ").push_bind(offset);
+    q.push(")").push(ORDER);
     let rows = q.build_query_as::<Asset>().fetch_all(pool).await?;
 
-    let mut count = query("SELECT count(*) FROM ", thresholds);
-    push_filters(&mut count, filter, thresholds);
+    let mut count = QueryBuilder::new("SELECT count(*)");
+    push_matches(&mut count, filter, thresholds);
     let total: i64 = count.build_query_scalar().fetch_one(pool).await?;
     Ok((rows, total))
 }
 
-/// One asset.
+/// One live asset of a live vault.
 pub async fn get(
     pool: &PgPool,
     id: Uuid,
     thresholds: ExpiryThresholds,
 ) -> Result<Option<Asset>, sqlx::Error> {
-    let mut q = query("SELECT * FROM ", thresholds);
-    q.push(" AND id = ").push_bind(id);
+    let mut q = QueryBuilder::new("SELECT ");
+    push_columns(&mut q, thresholds);
+    q.push(
+        " FROM assets a JOIN vaults v ON v.id = a.vault_id \
+         WHERE a.deleted_at IS NULL AND v.deleted_at IS NULL AND a.id = ",
+    )
+    .push_bind(id);
     q.build_query_as::<Asset>().fetch_optional(pool).await
 }
 
@@ -324,8 +353,10 @@ pub async fn counts(
     filter: &AssetFilter,
     thresholds: ExpiryThresholds,
 ) -> Result<Vec<(String, String, i64)>, sqlx::Error> {
-    let mut q = query("SELECT asset_type, status, count(*) FROM ", thresholds);
-    push_filters(&mut q, filter, thresholds);
-    q.push(" GROUP BY asset_type, status");
+    let mut q = QueryBuilder::new("SELECT a.asset_type, ");
+    push_status(&mut q, thresholds);
+    q.push(" AS status, count(*)");
+    push_matches(&mut q, filter, thresholds);
+    q.push(" GROUP BY 1, 2");
     q.build_query_as::<(String, String, i64)>().fetch_all(pool).await
 }

@@ -19,7 +19,7 @@ fn int_or(stored: &[Stored], category: &str, key: &str, default: i64) -> i64 {
 
 /// The compliance-policy thresholds in force (one query).
 pub async fn expiry_thresholds(pool: &PgPool) -> Result<ExpiryThresholds, sqlx::Error> {
-    let stored = settings::stored(pool).await?;
+    let stored = settings::stored_in(pool, "compliance-policy").await?;
     let defaults = ExpiryThresholds::default();
     Ok(ExpiryThresholds {
         critical_expiry_days: int_or(

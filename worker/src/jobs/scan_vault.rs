@@ -37,8 +37,14 @@ pub async fn handle(task: ScanVault, state: Data<WorkerState>) -> HandlerResult 
 struct VaultScan {
     /// Everything the vault lists (for counts and deletion marks).
     listed: Vec<DiscoveredAsset>,
-    /// The items to write: all of them, or in delta mode only the changed ones.
-    changed: Vec<DiscoveredAsset>,
+    /// In delta mode, only the items to write (the changed ones); `None` writes all of them.
+    changed: Option<Vec<DiscoveredAsset>>,
+}
+
+impl VaultScan {
+    fn to_write(&self) -> &[DiscoveredAsset] {
+        self.changed.as_deref().unwrap_or(&self.listed)
+    }
 }
 
 async fn run(task: &ScanVault, state: &WorkerState) -> anyhow::Result<Outcome> {
@@ -70,7 +76,7 @@ async fn run(task: &ScanVault, state: &WorkerState) -> anyhow::Result<Outcome> {
     let result = match outcome {
         Ok(found) => {
             let written =
-                db::assets::upsert_batch(&mut tx, task.vault_id, task.scan_id, &found.changed)
+                db::assets::upsert_batch(&mut tx, task.vault_id, task.scan_id, found.to_write())
                     .await?;
             db::assets::mark_missing(&mut tx, task.vault_id, &found.listed).await?;
             let counts = count(&found.listed, written as i32);
@@ -191,7 +197,7 @@ async fn scan_vault(
             let mut all = secrets;
             all.extend(keys);
             all.extend(certificates);
-            Ok(VaultScan { changed: all.clone(), listed: all })
+            Ok(VaultScan { listed: all, changed: None })
         }
         ScanMode::Delta => {
             let known = db::assets::fingerprints(&state.pool, vault_id)
@@ -243,7 +249,7 @@ async fn delta(client: &VaultClient, known: Vec<Fingerprint>) -> Result<VaultSca
     listed.extend(same_keys);
     listed.extend(new_certs);
     listed.extend(same_certs);
-    Ok(VaultScan { listed, changed: changed_items })
+    Ok(VaultScan { listed, changed: Some(changed_items) })
 }
 
 fn count(assets: &[DiscoveredAsset], written: i32) -> VaultCounts {
