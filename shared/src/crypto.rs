@@ -77,10 +77,14 @@ mod tests {
     #[test]
     fn a_sealed_value_opens_with_the_same_key_and_purpose_only() {
         let sealer = Sealer::new(KEY, "alert-channel");
-        let sealed = sealer.seal("https://hooks.example.test/T000/B000/XXXX");
+        let sealed =
+            sealer.seal("https://hooks.example.test/services/T0A1B2C3/B4D5E6F7/k8Jq2mZr0pWs");
         assert!(sealed.starts_with("v1."));
         assert!(!sealed.contains("hooks.example.test"));
-        assert_eq!(sealer.open(&sealed).unwrap(), "https://hooks.example.test/T000/B000/XXXX");
+        assert_eq!(
+            sealer.open(&sealed).unwrap(),
+            "https://hooks.example.test/services/T0A1B2C3/B4D5E6F7/k8Jq2mZr0pWs"
+        );
         // A fresh nonce each time: sealing twice gives different text.
         assert_ne!(sealer.seal("same"), sealer.seal("same"));
 
