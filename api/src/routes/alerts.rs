@@ -407,10 +407,9 @@ pub async fn list_rules(
     Query(paging): Query<Paging>,
 ) -> Result<Json<Page<RuleBody>>, ApiError> {
     let (limit, offset) = paging.validate()?;
-    let rules = db::alerts::list_rules(&state.pool).await?;
-    let total = rules.len() as i64;
-    let mut items = Vec::new();
-    for rule in rules.into_iter().skip(offset as usize).take(limit as usize) {
+    let (rules, total) = db::alerts::list_rules(&state.pool, limit, offset).await?;
+    let mut items = Vec::with_capacity(rules.len());
+    for rule in rules {
         let target = open_target(&state, &rule)?;
         items.push(body_of(rule, &target));
     }

@@ -12,18 +12,6 @@ use shared::alerts::send::signature;
 use crate::harness::{Options, TestApp, error_code};
 use crate::peers::{Answer, MailCatcher, Receiver};
 
-pub(crate) async fn put(
-    app: &TestApp,
-    token: &str,
-    path: &str,
-    body: &Value,
-) -> anyhow::Result<(u16, Value)> {
-    let response =
-        app.http.put(format!("{}{path}", app.api_url)).bearer_auth(token).json(body).send().await?;
-    let status = response.status().as_u16();
-    Ok((status, response.json().await.unwrap_or(Value::Null)))
-}
-
 pub(crate) async fn create_rule(
     app: &TestApp,
     token: &str,
@@ -176,13 +164,13 @@ async fn alert_rules_are_validated_and_their_channel_secrets_never_leave() -> an
             "recipients": ["team@company.example"], "enabled": true}),
     )
     .await?;
-    let (status, updated) = put(
-        &app,
-        &token,
-        &format!("/alerts/rules/{id}"),
-        &json!({"thresholdDays": 14, "enabled": false}),
-    )
-    .await?;
+    let (status, updated) = app
+        .put(
+            &token,
+            &format!("/alerts/rules/{id}"),
+            &json!({"thresholdDays": 14, "enabled": false}),
+        )
+        .await?;
     assert_eq!(status, 200, "{updated}");
     assert_eq!(updated["thresholdDays"], 14);
     assert_eq!(updated["enabled"], false);
@@ -190,9 +178,9 @@ async fn alert_rules_are_validated_and_their_channel_secrets_never_leave() -> an
     assert_eq!(updated["recipients"], json!(["team@company.example"]));
 
     // Without a threshold, the alert-defaults setting applies.
-    let (status, _) =
-        put(&app, &token, "/api/settings/alert-defaults", &json!({"defaultThresholdDays": 21}))
-            .await?;
+    let (status, _) = app
+        .put(&token, "/api/settings/alert-defaults", &json!({"defaultThresholdDays": 21}))
+        .await?;
     assert_eq!(status, 200);
     let (status, defaulted) = app
         .post(
@@ -328,8 +316,7 @@ async fn alert_rules_are_validated_and_their_channel_secrets_never_leave() -> an
 
     // Unknown ids and bad ids.
     let missing = uuid::Uuid::new_v4();
-    let (status, error) =
-        put(&app, &token, &format!("/alerts/rules/{missing}"), &json!({})).await?;
+    let (status, error) = app.put(&token, &format!("/alerts/rules/{missing}"), &json!({})).await?;
     assert_eq!((status, error_code(&error).as_str()), (404, "not_found"));
     let (status, error) = app.post(&token, "/alerts/rules/not-a-uuid/test", &json!({})).await?;
     assert_eq!((status, error_code(&error).as_str()), (400, "validation_error"));

@@ -7,7 +7,7 @@ use anyhow::Context;
 use serde_json::{Value, json};
 use shared::alerts::evaluate::{self, Summary, Trigger};
 
-use crate::alerts::{create_rule, put, wait_for_jobs};
+use crate::alerts::{create_rule, wait_for_jobs};
 use crate::harness::{Options, TestApp, error_code};
 use crate::peers::{Answer, MailCatcher, Receiver};
 
@@ -122,13 +122,13 @@ async fn hostile_rule_input_is_refused_with_a_400_and_nothing_is_half_written() 
     // A refused update leaves the rule as it was.
     let before: chrono::DateTime<chrono::Utc> =
         sqlx::query_scalar("SELECT updated_at FROM alert_rules").fetch_one(&app.pool).await?;
-    let (status, error) = put(
-        &app,
-        &token,
-        &format!("/alerts/rules/{id}"),
-        &json!({"name": "renamed", "deliveryMethod": "slack"}),
-    )
-    .await?;
+    let (status, error) = app
+        .put(
+            &token,
+            &format!("/alerts/rules/{id}"),
+            &json!({"name": "renamed", "deliveryMethod": "slack"}),
+        )
+        .await?;
     assert_eq!(status, 400, "email -> slack without a URL: {error}");
     assert!(error["detail"].as_str().unwrap_or_default().starts_with("webhookUrl"), "{error}");
     let (name_now, after): (String, chrono::DateTime<chrono::Utc>) =
@@ -198,18 +198,18 @@ async fn webhook_tokens_and_signing_secrets_never_reach_answers_history_audit_or
 
     // Switching channels: slack -> webhook keeps the URL but needs a signing secret.
     let path = format!("/alerts/rules/{closed}");
-    let (status, error) = put(&app, &token, &path, &json!({"deliveryMethod": "webhook"})).await?;
+    let (status, error) = app.put(&token, &path, &json!({"deliveryMethod": "webhook"})).await?;
     assert_eq!(status, 400, "{error}");
     assert!(error["detail"].as_str().unwrap_or_default().starts_with("signingSecret"), "{error}");
-    let (status, switched) =
-        put(&app, &token, &path, &json!({"deliveryMethod": "webhook", "signingSecret": SECRET}))
-            .await?;
+    let (status, switched) = app
+        .put(&token, &path, &json!({"deliveryMethod": "webhook", "signingSecret": SECRET}))
+        .await?;
     assert_eq!(status, 200, "{switched}");
     assert_eq!(
         switched["channel"],
         json!({"configured": true, "host": "127.0.0.1", "signed": true})
     );
-    let (status, back) = put(&app, &token, &path, &json!({"deliveryMethod": "slack"})).await?;
+    let (status, back) = app.put(&token, &path, &json!({"deliveryMethod": "slack"})).await?;
     assert_eq!(status, 200, "{back}");
     assert_eq!(back["channel"]["signed"], false, "slack drops the signing secret: {back}");
 
@@ -231,7 +231,7 @@ async fn webhook_tokens_and_signing_secrets_never_reach_answers_history_audit_or
     assert_eq!(calls.len(), 1, "{:?}", calls.iter().map(|c| &c.path).collect::<Vec<_>>());
     assert_eq!(calls[0].path, "/redirect/url-token-moved");
     let (status, _) =
-        put(&app, &token, &format!("/alerts/rules/{moved}"), &json!({"enabled": false})).await?;
+        app.put(&token, &format!("/alerts/rules/{moved}"), &json!({"enabled": false})).await?;
     assert_eq!(status, 200);
 
     // The worker at debug level delivers through the webhook (a 500, then accepted) and fails
@@ -356,7 +356,7 @@ async fn queued_deliveries_fail_saying_why_when_their_rule_is_deleted_or_notific
     let later = evaluate_once(&app.pool).await?;
     assert_eq!(later.deliveries.len(), 1);
     let (status, body) =
-        put(&app, &token, "/api/settings/features", &json!({"enableNotifications": false})).await?;
+        app.put(&token, "/api/settings/features", &json!({"enableNotifications": false})).await?;
     assert_eq!(status, 200, "{body}");
     app.start_worker().await?;
     let queues = app.worker_states.last().context("worker")?.queues.clone();

@@ -3,6 +3,7 @@
 
 use serde_json::json;
 
+use crate::alerts::create_rule;
 use crate::harness::{Options, TestApp};
 
 #[tokio::test]
@@ -16,15 +17,13 @@ async fn scan_reports_and_vault_errors_reach_their_rules_even_for_an_empty_tenan
     for (name, alert_type, path) in
         [("errors", "vault_error", "/errors"), ("report", "scan_completed", "/report")]
     {
-        let (status, rule) = app
-            .post(
-                &token,
-                "/alerts/rules",
-                &json!({"name": name, "alertType": alert_type,
+        create_rule(
+            &app,
+            &token,
+            &json!({"name": name, "alertType": alert_type,
                 "deliveryMethod": "slack", "webhookUrl": format!("{}{path}", hooks.url)}),
-            )
-            .await?;
-        anyhow::ensure!(status == 201, "{rule}");
+        )
+        .await?;
     }
     let scan = app.scan_to_end(&token, &json!({})).await?;
     assert_eq!(scan["status"], "completed_with_errors");
@@ -47,15 +46,13 @@ async fn scan_reports_and_vault_errors_reach_their_rules_even_for_an_empty_tenan
     let hooks = crate::peers::Receiver::start().await?;
     let app = TestApp::spawn_with(Options { scenario: Some(&empty), ..Options::default() }).await?;
     let token = app.login().await?;
-    let (status, rule) = app
-        .post(
-            &token,
-            "/alerts/rules",
-            &json!({"name": "report", "alertType": "scan_completed",
+    create_rule(
+        &app,
+        &token,
+        &json!({"name": "report", "alertType": "scan_completed",
             "deliveryMethod": "slack", "webhookUrl": format!("{}/report", hooks.url)}),
-        )
-        .await?;
-    anyhow::ensure!(status == 201, "{rule}");
+    )
+    .await?;
     let scan = app.scan_to_end(&token, &json!({})).await?;
     assert_eq!(scan["status"], "completed", "{scan}");
     let report = hooks.wait_for("/report", 1).await?;

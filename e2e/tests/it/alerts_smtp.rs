@@ -8,6 +8,7 @@ use anyhow::Context;
 use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, SanType};
 use serde_json::{Value, json};
 
+use crate::alerts::create_rule;
 use crate::harness::{Options, TestApp};
 use crate::peers::MailCatcher;
 
@@ -38,16 +39,13 @@ async fn test_send(mail: &MailCatcher, smtp: &[(&'static str, String)]) -> anyho
         TestApp::spawn_with(Options { extra_env: env, without_worker: true, ..Options::default() })
             .await?;
     let token = app.login().await?;
-    let (status, rule) = app
-        .post(
-            &token,
-            "/alerts/rules",
-            &json!({"name": "TLS mail", "alertType": "secret_expired",
+    let id = create_rule(
+        &app,
+        &token,
+        &json!({"name": "TLS mail", "alertType": "secret_expired",
             "deliveryMethod": "email", "recipients": ["ops@company.example"]}),
-        )
-        .await?;
-    anyhow::ensure!(status == 201, "{rule}");
-    let id = rule["id"].as_str().context("id")?;
+    )
+    .await?;
     let (status, outcome) =
         app.post(&token, &format!("/alerts/rules/{id}/test"), &json!({})).await?;
     anyhow::ensure!(status == 200, "{outcome}");

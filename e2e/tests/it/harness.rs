@@ -337,6 +337,19 @@ impl TestApp {
         Ok((status, response.json().await.unwrap_or(Value::Null)))
     }
 
+    /// PUT JSON with a token; returns the status and the JSON body.
+    pub async fn put(&self, token: &str, path: &str, body: &Value) -> anyhow::Result<(u16, Value)> {
+        let response = self
+            .http
+            .put(format!("{}{path}", self.api_url))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await?;
+        let status = response.status().as_u16();
+        Ok((status, response.json().await.unwrap_or(Value::Null)))
+    }
+
     /// Starts a scan and polls its status until it stops changing.
     pub async fn scan_to_end(&self, token: &str, body: &Value) -> anyhow::Result<Value> {
         let (status, accepted) = self.post(token, "/api/assets/discovery/scan", body).await?;

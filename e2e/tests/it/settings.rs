@@ -7,13 +7,6 @@ use serde_json::{Value, json};
 
 use crate::harness::{Options, TestApp, error_code};
 
-async fn put(app: &TestApp, token: &str, path: &str, body: &Value) -> anyhow::Result<(u16, Value)> {
-    let response =
-        app.http.put(format!("{}{path}", app.api_url)).bearer_auth(token).json(body).send().await?;
-    let status = response.status().as_u16();
-    Ok((status, response.json().await.unwrap_or(Value::Null)))
-}
-
 fn entry<'a>(list: &'a Value, key: &str) -> &'a Value {
     list.as_array().and_then(|l| l.iter().find(|e| e["key"] == key)).unwrap_or(&Value::Null)
 }
@@ -57,20 +50,20 @@ async fn settings_are_typed_validated_and_listed_with_their_source() -> anyhow::
         (json!({"discoveryScanTimeout": "soon"}), "discoveryScanTimeout"),
         (json!({"turbo": true}), "turbo"),
     ] {
-        let (status, error) = put(&app, &token, "/api/settings/performance", &body).await?;
+        let (status, error) = app.put(&token, "/api/settings/performance", &body).await?;
         assert_eq!(status, 400, "{error}");
         assert_eq!(error_code(&error), "validation_error");
         assert!(error["detail"].as_str().unwrap_or_default().starts_with(field), "{error}");
     }
-    let (status, error) =
-        put(&app, &token, "/api/settings/compliance-policy", &json!({"criticalExpiryDays": 40}))
-            .await?;
+    let (status, error) = app
+        .put(&token, "/api/settings/compliance-policy", &json!({"criticalExpiryDays": 40}))
+        .await?;
     assert_eq!(status, 400, "critical must stay below warning: {error}");
     let (status, error) = app.get(&token, "/api/settings/nonsense").await?;
     assert_eq!(status, 400, "{error}");
 
     let (status, logging) =
-        put(&app, &token, "/api/settings/logging", &json!({"logLevel": "debug"})).await?;
+        app.put(&token, "/api/settings/logging", &json!({"logLevel": "debug"})).await?;
     assert_eq!(status, 200, "{logging}");
     assert_eq!(entry(&logging, "logLevel")["value"], "DEBUG");
     assert_eq!(entry(&logging, "logLevel")["source"], "database");
@@ -97,7 +90,7 @@ async fn settings_are_typed_validated_and_listed_with_their_source() -> anyhow::
     let (status, _) = app.get(reader, "/api/settings/logging").await?;
     assert_eq!(status, 200);
     let (status, error) =
-        put(&app, reader, "/api/settings/logging", &json!({"logLevel": "ERROR"})).await?;
+        app.put(reader, "/api/settings/logging", &json!({"logLevel": "ERROR"})).await?;
     assert_eq!(status, 403, "{error}");
     assert_eq!(error_code(&error), "forbidden");
     app.finish().await
@@ -121,13 +114,13 @@ async fn a_setting_changed_through_the_api_changes_a_running_worker_and_reset_re
     let slow = json!({"target": "vault:kv-slow", "latencyMs": 2500});
     app.cloudsim.fault(&slow).await?;
 
-    let (status, body) = put(
-        &app,
-        &token,
-        "/api/settings/performance",
-        &json!({"discoveryScanTimeout": 1, "discoveryMaxWorkers": 2}),
-    )
-    .await?;
+    let (status, body) = app
+        .put(
+            &token,
+            "/api/settings/performance",
+            &json!({"discoveryScanTimeout": 1, "discoveryMaxWorkers": 2}),
+        )
+        .await?;
     assert_eq!(status, 200, "{body}");
     until(&app, |w| w.live.vault_timeout() == Duration::from_secs(1)).await?;
     until(&app, |w| w.live.limiter.size() == 2).await?;

@@ -28,13 +28,21 @@ const RULE_COLUMNS: &str = "id, name, alert_type, thresholds, asset_types, deliv
      delivery_mode, recipients, scope, channel_sealed, channel_hint, enabled, created_by, \
      created_at, updated_at";
 
-/// Every rule, oldest first.
-pub async fn list_rules(pool: &PgPool) -> Result<Vec<Rule>, sqlx::Error> {
-    sqlx::query_as::<_, Rule>(sqlx::AssertSqlSafe(format!(
-        "SELECT {RULE_COLUMNS} FROM alert_rules ORDER BY created_at, id"
+/// A page of rules, oldest first, and their total.
+pub async fn list_rules(
+    pool: &PgPool,
+    limit: i64,
+    offset: i64,
+) -> Result<(Vec<Rule>, i64), sqlx::Error> {
+    let rules = sqlx::query_as::<_, Rule>(sqlx::AssertSqlSafe(format!(
+        "SELECT {RULE_COLUMNS} FROM alert_rules ORDER BY created_at, id LIMIT $1 OFFSET $2"
     )))
+    .bind(limit)
+    .bind(offset)
     .fetch_all(pool)
-    .await
+    .await?;
+    let total: i64 = sqlx::query_scalar("SELECT count(*) FROM alert_rules").fetch_one(pool).await?;
+    Ok((rules, total))
 }
 
 /// The enabled rules, oldest first.
