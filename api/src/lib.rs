@@ -2,6 +2,7 @@
 //! It holds no state of its own, so any number of replicas can run behind a load balancer.
 
 pub mod auth;
+pub mod cache;
 pub mod dashboard;
 pub mod error;
 pub mod extract;
@@ -47,6 +48,11 @@ pub async fn prepare(config: Config) -> anyhow::Result<AppState> {
 
     shared::metrics::handle();
     let audit_key = Arc::new(shared::audit::key_from(config.secret_key.expose()));
+    let caches = Arc::new(cache::Caches::new(
+        std::time::Duration::from_secs(config.api_auth_cache_seconds),
+        std::time::Duration::from_secs(config.api_cache_seconds),
+    ));
+    cache::spawn_listener(pool.clone(), caches.clone());
     let state = AppState {
         config: Arc::new(config),
         pool,
@@ -54,6 +60,7 @@ pub async fn prepare(config: Config) -> anyhow::Result<AppState> {
         queues,
         azure: Arc::new(azure),
         audit_key,
+        caches,
     };
     bootstrap_admin(&state).await?;
     Ok(state)

@@ -81,6 +81,32 @@ impl Api {
         Ok((format!("{base}&limit=50&offset={offset}"), total))
     }
 
+    /// The API's cache lookups so far, by cache and outcome, from its `/metrics`.
+    pub async fn cache_hits(&self) -> anyhow::Result<HashMap<String, f64>> {
+        let text = reqwest::Client::new()
+            .get(format!("{}/metrics", self.url))
+            .bearer_auth(&self.token)
+            .send()
+            .await?
+            .error_for_status()?
+            .text()
+            .await?;
+        let mut out = HashMap::new();
+        for line in text.lines().filter(|l| l.starts_with("certifyclouds_api_cache_lookups_total{"))
+        {
+            let Some((labels, value)) = line.rsplit_once(' ') else { continue };
+            let label = |name: &str| {
+                labels.split(&format!("{name}=\"")).nth(1)?.split('"').next().map(str::to_owned)
+            };
+            if let (Some(cache), Some(outcome), Ok(n)) =
+                (label("cache"), label("outcome"), value.parse::<f64>())
+            {
+                out.insert(format!("{cache} {outcome}"), n);
+            }
+        }
+        Ok(out)
+    }
+
     /// Loads `path` with wrk for `seconds`.
     pub fn wrk(&self, endpoint: &str, path: &str, seconds: u64) -> anyhow::Result<LoadFigure> {
         let output = Command::new("wrk")

@@ -45,6 +45,12 @@ pub struct Config {
     pub rate_limit_per_minute: u64,
     pub rate_limit_per_hour: u64,
     pub login_rate_limit_per_minute: u64,
+    /// How long an API replica may answer a repeated asset-list page from memory
+    /// (`API_CACHE_SECONDS`, 0 turns it off); Postgres notifications drop entries sooner.
+    pub api_cache_seconds: u64,
+    /// How long an API replica may trust a token check it made (`API_AUTH_CACHE_SECONDS`,
+    /// 0 turns it off); a revocation or role change anywhere drops every entry at once.
+    pub api_auth_cache_seconds: u64,
     /// The licence token (`CERTIFYCLOUDS_LICENSE_KEY`).
     pub license_key: Option<Secret>,
     /// The public keys licences are checked against.
@@ -180,6 +186,8 @@ impl Config {
             rate_limit_per_minute: parse_u64(&get, "RATE_LIMIT_PER_MINUTE", 60)?,
             rate_limit_per_hour: parse_u64(&get, "RATE_LIMIT_PER_HOUR", 1000)?,
             login_rate_limit_per_minute: parse_u64(&get, "LOGIN_RATE_LIMIT_PER_MINUTE", 10)?,
+            api_cache_seconds: parse_u64(&get, "API_CACHE_SECONDS", 5)?,
+            api_auth_cache_seconds: parse_u64(&get, "API_AUTH_CACHE_SECONDS", 30)?,
             license_key: get("CERTIFYCLOUDS_LICENSE_KEY").map(Secret::new),
             license_public_keys: crate::licence::accepted_keys(
                 flag(&get, "CERTIFYCLOUDS_LICENSE_TEST_KEY"),

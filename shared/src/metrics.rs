@@ -24,6 +24,8 @@ pub const SCAN_ITEMS: &str = "certifyclouds_scan_items";
 pub const WORKER_RESTARTS: &str = "certifyclouds_worker_restarts_total";
 /// API requests served, by `route` and `status`.
 pub const HTTP_REQUESTS: &str = "certifyclouds_http_requests_total";
+/// API cache lookups, by `cache` (`token`, `page`) and `outcome` (`hit`, `miss`).
+pub const API_CACHE_LOOKUPS: &str = "certifyclouds_api_cache_lookups_total";
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 

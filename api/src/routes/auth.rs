@@ -179,6 +179,7 @@ pub async fn logout(
     )
     .await?;
     tx.commit().await?;
+    state.caches.auth_changed();
     let mut headers = HeaderMap::new();
     let secure = if state.config.cookie_secure { "; Secure" } else { "" };
     for name in [SESSION_COOKIE, CSRF_COOKIE] {

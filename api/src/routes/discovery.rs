@@ -2,8 +2,10 @@
 
 use std::collections::BTreeMap;
 
+use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use shared::db::assets::{Asset, AssetFilter};
@@ -497,7 +499,7 @@ pub async fn list_assets(
     State(state): State<AppState>,
     _user: AuthUser,
     Query(query): Query<AssetQuery>,
-) -> Result<Json<Page<AssetSummary>>, ApiError> {
+) -> Result<Response, ApiError> {
     let (limit, offset) = Paging { limit: query.limit, offset: query.offset }.validate()?;
     let subscription = query
         .subscription
@@ -511,10 +513,36 @@ pub async fn list_assets(
         subscription: subscription.map(String::from),
         scan_id: None,
     };
-    let thresholds = db::settings::expiry_thresholds(&state.pool).await?;
+    // Every input of the page is in the key; the thresholds and the clock are covered by the
+    // inventory generation and the cache's time-to-live.
+    let key = format!("{filter:?} {limit} {offset}");
+    if let Some(body) = state.caches.page(&key) {
+        return Ok(json_bytes(body));
+    }
+    let mut ticket = state.caches.inventory_ticket();
+    let _flight = if ticket.live() {
+        let flight = state.caches.page_flight(&key).await;
+        if let Some(body) = state.caches.page(&key) {
+            return Ok(json_bytes(body));
+        }
+        ticket = state.caches.inventory_ticket();
+        Some(flight)
+    } else {
+        None
+    };
+    let thresholds = state.caches.thresholds(&state.pool).await?;
     let (assets, total) = db::assets::list(&state.pool, &filter, thresholds, limit, offset).await?;
     let items = assets.iter().map(AssetSummary::from).collect();
-    Ok(Json(Page { items, total, limit, offset }))
+    let body = serde_json::to_vec(&Page { items, total, limit, offset })
+        .map_err(|e| ApiError::internal(format!("encoding the page: {e}")))?;
+    let body = Bytes::from(body);
+    state.caches.keep_page(ticket, key, body.clone());
+    Ok(json_bytes(body))
+}
+
+/// A JSON body that is already encoded.
+fn json_bytes(body: Bytes) -> Response {
+    ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response()
 }
 
 /// Every metadata field of one asset.

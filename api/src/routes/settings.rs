@@ -194,6 +194,7 @@ pub async fn put_category(
         .await?;
     }
     tx.commit().await?;
+    state.caches.inventory_changed();
     Ok(Json(category_view(&state, &category).await?))
 }
 
@@ -239,6 +240,7 @@ pub async fn reset_key(
     )
     .await?;
     tx.commit().await?;
+    state.caches.inventory_changed();
 
     let stored = settings::stored(&state.pool).await?;
     let env = |k: &str| state.config.setting_env(k);
@@ -280,6 +282,7 @@ pub async fn reset_all(
     )
     .await?;
     tx.commit().await?;
+    state.caches.inventory_changed();
     Ok(Json(json!({"removed": removed})))
 }
 
@@ -345,6 +348,7 @@ async fn purge_types(
         used.insert((*history_type).to_owned(), json!(days));
     }
     tx.commit().await?;
+    state.caches.inventory_changed();
     Ok(json!({"purged": purged, "retentionDays": used}))
 }
 

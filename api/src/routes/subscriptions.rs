@@ -138,6 +138,7 @@ pub async fn add(
     )
     .await?;
     tx.commit().await?;
+    state.caches.inventory_changed();
     let stored = db::subscriptions::get(&state.pool, id.as_str())
         .await?
         .ok_or_else(|| ApiError::internal("registered subscription vanished"))?;
@@ -183,6 +184,7 @@ pub async fn remove(
     )
     .await?;
     tx.commit().await?;
+    state.caches.inventory_changed();
     Ok(StatusCode::NO_CONTENT)
 }
 

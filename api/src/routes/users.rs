@@ -279,6 +279,7 @@ pub async fn update(
     )
     .await?;
     tx.commit().await?;
+    state.caches.auth_changed();
     Ok(Json(target(&state, id).await?.into()))
 }
 
@@ -326,6 +327,7 @@ pub async fn delete(
     )
     .await?;
     tx.commit().await?;
+    state.caches.auth_changed();
     Ok(StatusCode::NO_CONTENT)
 }
 

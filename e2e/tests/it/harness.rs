@@ -225,6 +225,16 @@ impl TestApp {
         Ok(app)
     }
 
+    /// Starts one more API replica on this app's database and Redis, with caches and a
+    /// notification listener of its own, and returns its base URL.
+    pub async fn start_api_replica(&self) -> anyhow::Result<String> {
+        let state = api::prepare(self.config.clone()).await?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let url = format!("http://{}", listener.local_addr()?);
+        tokio::spawn(api::serve(listener, state, std::future::pending()));
+        Ok(url)
+    }
+
     /// Starts one more in-process worker (a replica with its own name and scheduler).
     pub async fn start_worker(&mut self) -> anyhow::Result<()> {
         let state = worker::prepare(&self.config).await?;
