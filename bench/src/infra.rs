@@ -322,6 +322,13 @@ pub fn product_env(
         vars.insert(limit.into(), "1000000000".into());
     }
     vars.insert("RUST_LOG".into(), "warn".into());
+    // For experiments: `BENCH_SET_<NAME>=value` in the bench's environment sets <NAME> for the
+    // product (for example BENCH_SET_WORKER_CONCURRENCY=16).
+    for (name, value) in std::env::vars() {
+        if let Some(name) = name.strip_prefix("BENCH_SET_") {
+            vars.insert(name.to_owned(), value);
+        }
+    }
     vars
 }
 
