@@ -65,7 +65,9 @@ impl<K: Hash + Eq + Clone> Flights<K> {
         Self(Mutex::new(HashMap::new()))
     }
 
-    async fn enter(&self, key: &K) -> tokio::sync::OwnedMutexGuard<()> {
+    /// The key's lock, and whether another request held it first (then that request was
+    /// filling the entry, and a waiter that still misses should not fill under the lock too).
+    async fn enter(&self, key: &K) -> Flight {
         let flight = {
             let mut flights = lock(&self.0);
             if flights.len() >= MAX_FLIGHTS {
@@ -73,7 +75,27 @@ impl<K: Hash + Eq + Clone> Flights<K> {
             }
             flights.entry(key.clone()).or_default().clone()
         };
-        flight.lock_owned().await
+        match flight.clone().try_lock_owned() {
+            Ok(guard) => Flight { _guard: Some(guard), waited: false },
+            Err(_) => {
+                drop(flight.lock_owned().await);
+                Flight { _guard: None, waited: true }
+            }
+        }
+    }
+}
+
+/// A place in a fill queue: either the lock (fill the entry while holding it), or the news that
+/// another request just filled it (look again; on a miss, query without queueing).
+pub struct Flight {
+    _guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+    waited: bool,
+}
+
+impl Flight {
+    /// Whether another request was filling the entry while this one waited.
+    pub fn waited(&self) -> bool {
+        self.waited
     }
 }
 
@@ -181,12 +203,12 @@ impl Caches {
 
     /// Waits until no other request is filling the check of `jti`; hold the guard while
     /// filling it. Only for a live ticket: with the cache off, requests must not queue.
-    pub async fn token_flight(&self, jti: Uuid) -> tokio::sync::OwnedMutexGuard<()> {
+    pub async fn token_flight(&self, jti: Uuid) -> Flight {
         self.token_flights.enter(&jti).await
     }
 
     /// The same for page `key`.
-    pub async fn page_flight(&self, key: &str) -> tokio::sync::OwnedMutexGuard<()> {
+    pub async fn page_flight(&self, key: &str) -> Flight {
         self.page_flights.enter(&key.to_owned()).await
     }
 
@@ -225,11 +247,13 @@ impl Caches {
         if pages.len() >= MAX_PAGES || held + body.len() > MAX_PAGE_BYTES {
             let current = self.inventory.current();
             pages.retain(|_, e| e.generation == current && e.filled.elapsed() < self.page_ttl);
-            if pages.len() >= MAX_PAGES / 2 {
-                pages.clear();
-            }
             let bytes = pages.values().map(|e| e.value.len()).sum::<usize>();
-            self.page_bytes.store(bytes as u64, Ordering::Relaxed);
+            if pages.len() >= MAX_PAGES / 2 || bytes + body.len() > MAX_PAGE_BYTES {
+                pages.clear();
+                self.page_bytes.store(0, Ordering::Relaxed);
+            } else {
+                self.page_bytes.store(bytes as u64, Ordering::Relaxed);
+            }
         }
         self.page_bytes.fetch_add(body.len() as u64, Ordering::Relaxed);
         let entry = Entry { generation: ticket.generation, filled: Instant::now(), value: body };
@@ -274,44 +298,109 @@ fn count(cache: &'static str, hit: bool) {
         .increment(1);
 }
 
+/// How often the listener sends itself a notification, and how long it waits for the echo
+/// before it takes its connection for dead (a half-open connection reports no error).
+const HEARTBEAT: Duration = Duration::from_secs(2);
+const HEARTBEAT_LOST: Duration = Duration::from_secs(5);
+
+/// Why the listener stopped listening.
+#[derive(Debug)]
+enum Lost {
+    Postgres(sqlx::Error),
+    Dropped,
+    Silent,
+}
+
+impl std::fmt::Display for Lost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Postgres(e) => write!(f, "{e}"),
+            Self::Dropped => f.write_str("the connection dropped"),
+            Self::Silent => write!(f, "no heartbeat echo for {} s", HEARTBEAT_LOST.as_secs()),
+        }
+    }
+}
+
 /// Listens for the triggers' notifications for as long as the process runs, reconnecting after
-/// a failure. Until it first listens, and while it cannot, the caches serve nothing.
-pub fn spawn_listener(pool: PgPool, caches: std::sync::Arc<Caches>) {
+/// a failure. Until it listens, and whenever its connection is lost or goes silent, the caches
+/// serve nothing and everything held is retired.
+pub fn spawn_listener(pool: PgPool, caches: Arc<Caches>) {
     tokio::spawn(async move {
+        // Its own heartbeat channel, so that only its own echoes prove its connection alive.
+        let heartbeat = format!("certifyclouds_heartbeat_{}", Uuid::new_v4().simple());
         let mut backoff = Duration::from_millis(200);
         loop {
-            match listen(&pool, &caches).await {
-                Ok(()) => return,
-                Err(e) => {
-                    caches.listening.store(false, Ordering::Release);
-                    caches.retire_all();
-                    tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64,
-                        "cache notifications lost; caches off until the listener reconnects");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(10));
-                }
-            }
+            let lost = listen(&pool, &caches, &heartbeat, &mut backoff).await;
+            caches.listening.store(false, Ordering::Release);
+            caches.retire_all();
+            tracing::warn!(error = %lost, retry_in_ms = backoff.as_millis() as u64,
+                "cache notifications lost; caches off until the listener reconnects");
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(10));
         }
     });
 }
 
-async fn listen(pool: &PgPool, caches: &Caches) -> Result<(), sqlx::Error> {
-    let mut listener = PgListener::connect_with(pool).await?;
-    listener.listen_all([AUTH_CHANNEL, INVENTORY_CHANNEL]).await?;
-    caches.retire_all();
-    caches.listening.store(true, Ordering::Release);
-    tracing::debug!("listening for cache notifications");
-    loop {
-        match listener.try_recv().await? {
-            Some(n) if n.channel() == AUTH_CHANNEL => caches.auth.advance(),
-            Some(n) if n.channel() == INVENTORY_CHANNEL => caches.inventory.advance(),
-            Some(_) => {}
-            // The connection dropped and was re-established (listening again): what was sent
-            // in between is lost, so everything held is retired.
-            None => {
-                caches.retire_all();
-                tracing::info!("cache listener reconnected; caches retired");
+async fn listen(pool: &PgPool, caches: &Caches, heartbeat: &str, backoff: &mut Duration) -> Lost {
+    let mut listener = match PgListener::connect_with(pool).await {
+        Ok(l) => l,
+        Err(e) => return Lost::Postgres(e),
+    };
+    // A lost connection must surface here, not be mended inside `try_recv` while the caches
+    // keep serving what they can no longer know is current.
+    listener.eager_reconnect(false);
+    if let Err(e) = listener.listen_all([AUTH_CHANNEL, INVENTORY_CHANNEL, heartbeat]).await {
+        return Lost::Postgres(e);
+    }
+    // The listener receives in a task of its own (a receive is never cut short by the
+    // heartbeat's timer); the task ends with its connection.
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let receiver = tokio::spawn(async move {
+        loop {
+            let received = listener.try_recv().await;
+            let last = !matches!(received, Ok(Some(_)));
+            if tx.send(received).is_err() || last {
+                return;
             }
         }
+    });
+    let _stop = AbortOnDrop(receiver);
+
+    caches.retire_all();
+    caches.listening.store(true, Ordering::Release);
+    *backoff = Duration::from_millis(200);
+    tracing::debug!("listening for cache notifications");
+    let mut echoed = Instant::now();
+    let mut beat = tokio::time::interval(HEARTBEAT);
+    loop {
+        tokio::select! {
+            received = rx.recv() => match received {
+                Some(Ok(Some(n))) if n.channel() == AUTH_CHANNEL => caches.auth.advance(),
+                Some(Ok(Some(n))) if n.channel() == INVENTORY_CHANNEL => caches.inventory.advance(),
+                Some(Ok(Some(n))) if n.channel() == heartbeat => echoed = Instant::now(),
+                Some(Ok(Some(_))) => {}
+                Some(Ok(None)) | None => return Lost::Dropped,
+                Some(Err(e)) => return Lost::Postgres(e),
+            },
+            _ = beat.tick() => {
+                if echoed.elapsed() > HEARTBEAT_LOST {
+                    return Lost::Silent;
+                }
+                // Sent through the pool: the echo proves the listener's connection receives.
+                let sent = sqlx::query("SELECT pg_notify($1, '')").bind(heartbeat).execute(pool);
+                if let Ok(Err(e)) = tokio::time::timeout(HEARTBEAT, sent).await {
+                    tracing::debug!(error = %e, "cache heartbeat not sent");
+                }
+            }
+        }
+    }
+}
+
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }

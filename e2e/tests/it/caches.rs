@@ -90,9 +90,19 @@ async fn a_revocation_or_role_change_on_one_replica_is_refused_by_the_other() ->
     let ana_token = login(&app, "ana", "a river of quiet stones").await?;
     // Both replicas check the token and hold the answer.
     for base in [&a, &b] {
-        for _ in 0..2 {
-            assert_eq!(get(&app, base, &ana_token, "/auth/me").await?.0, 200);
-        }
+        assert_eq!(get(&app, base, &ana_token, "/auth/me").await?.0, 200);
+    }
+    // Superseding her tokens in a transaction that announces nothing: both replicas still
+    // answer from what they hold (without the cache, this would be refused at once).
+    let mut tx = app.pool.begin().await?;
+    sqlx::query("SET LOCAL session_replication_role = replica").execute(&mut *tx).await?;
+    sqlx::query("UPDATE users SET tokens_valid_after = clock_timestamp() WHERE username = 'ana'")
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    for base in [&a, &b] {
+        let (code, body) = get(&app, base, &ana_token, "/auth/me").await?;
+        assert_eq!(code, 200, "{base} did not answer from its cached check: {body}");
     }
 
     // Promoting ana on A revokes her live tokens: A refuses at once, B as soon as Postgres tells it.
@@ -154,6 +164,8 @@ async fn a_cached_asset_page_follows_announced_changes_and_a_lost_listener() -> 
     let token = app.login().await?;
     let scan = app.scan_to_end(&token, &json!({"mode": "full"})).await?;
     assert_eq!(scan["status"], "completed", "{scan}");
+    // The scan's last commit announced its writes; let that news arrive before filling pages.
+    tokio::time::sleep(Duration::from_millis(500)).await;
 
     let path = "/api/assets/discovery/assets?type=secret&limit=5";
     let first_item = |page: &Value| page["items"][0].clone();
