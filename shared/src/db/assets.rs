@@ -46,7 +46,6 @@ pub struct Asset {
 pub async fn upsert_batch(
     conn: &mut PgConnection,
     vault_id: Uuid,
-    vault_name: &str,
     scan_id: Uuid,
     assets: &[DiscoveredAsset],
 ) -> Result<u64, sqlx::Error> {
@@ -102,7 +101,7 @@ pub async fn upsert_batch(
              updated_on, expires_on, not_before, content_type, tags, recovery_level, key_type, \
              key_size, key_curve, subject, issuer, sans, thumbprint, serial_number, vault_id, \
              last_scan_id, vault_name) \
-         SELECT *, $22::uuid, $23::uuid, $24::text FROM UNNEST($1::uuid[], $2::text[], $3::text[], \
+         SELECT *, $22::uuid, $23::uuid, (SELECT name FROM vaults WHERE id = $22) FROM UNNEST($1::uuid[], $2::text[], $3::text[], \
              $4::text[], $5::text[], $6::bool[], $7::timestamptz[], $8::timestamptz[], \
              $9::timestamptz[], $10::timestamptz[], $11::text[], $12::jsonb[], $13::text[], \
              $14::text[], $15::int[], $16::text[], $17::text[], $18::text[], $19::jsonb[], \
@@ -145,7 +144,6 @@ pub async fn upsert_batch(
     .bind(&serials)
     .bind(vault_id)
     .bind(scan_id)
-    .bind(vault_name)
     .execute(&mut *conn)
     .await?;
 

@@ -35,8 +35,6 @@ pub async fn handle(task: ScanVault, state: Data<WorkerState>) -> HandlerResult 
 
 /// What one vault scan found and what it needs to write.
 struct VaultScan {
-    /// The vault's name, copied onto each asset row for the list order.
-    vault_name: String,
     /// Everything the vault lists (for counts and deletion marks).
     listed: Vec<DiscoveredAsset>,
     /// In delta mode, only the items to write (the changed ones); `None` writes all of them.
@@ -78,14 +76,9 @@ async fn run(task: &ScanVault, state: &WorkerState) -> anyhow::Result<Outcome> {
     let mut scan_status = None;
     let result = match outcome {
         Ok(found) => {
-            let written = db::assets::upsert_batch(
-                &mut tx,
-                task.vault_id,
-                &found.vault_name,
-                task.scan_id,
-                found.to_write(),
-            )
-            .await?;
+            let written =
+                db::assets::upsert_batch(&mut tx, task.vault_id, task.scan_id, found.to_write())
+                    .await?;
             db::assets::mark_missing(&mut tx, task.vault_id, &found.listed).await?;
             let counts = count(&found.listed, written as i32);
             let items = found.listed.len() as i32;
@@ -189,7 +182,7 @@ async fn scan_vault(
     state: &WorkerState,
     mode: ScanMode,
 ) -> Result<VaultScan, AzureError> {
-    let (vault_name, uri) = db::vaults::uri_of(&state.pool, vault_id)
+    let (_name, uri) = db::vaults::uri_of(&state.pool, vault_id)
         .await
         .map_err(|e| AzureError::Config(format!("vault lookup: {e}")))?
         .ok_or_else(|| AzureError::Config("vault row is missing".to_owned()))?;
@@ -205,23 +198,19 @@ async fn scan_vault(
             let mut all = secrets;
             all.extend(keys);
             all.extend(certificates);
-            Ok(VaultScan { vault_name, listed: all, changed: None })
+            Ok(VaultScan { listed: all, changed: None })
         }
         ScanMode::Delta => {
             let known = db::assets::fingerprints(&state.pool, vault_id)
                 .await
                 .map_err(|e| AzureError::Config(format!("reading the last scan: {e}")))?;
-            delta(&client, vault_name, known).await
+            delta(&client, known).await
         }
     }
 }
 
 /// Lists without details, then fetches details only for what changed.
-async fn delta(
-    client: &VaultClient,
-    vault_name: String,
-    known: Vec<Fingerprint>,
-) -> Result<VaultScan, AzureError> {
+async fn delta(client: &VaultClient, known: Vec<Fingerprint>) -> Result<VaultScan, AzureError> {
     let known: HashMap<(String, String), Fingerprint> =
         known.into_iter().map(|f| ((f.asset_type.clone(), f.name.clone()), f)).collect();
     let changed = |a: &DiscoveredAsset| {
@@ -261,7 +250,7 @@ async fn delta(
     listed.extend(same_keys);
     listed.extend(new_certs);
     listed.extend(same_certs);
-    Ok(VaultScan { vault_name, listed, changed: Some(changed_items) })
+    Ok(VaultScan { listed, changed: Some(changed_items) })
 }
 
 fn count(assets: &[DiscoveredAsset], written: i32) -> VaultCounts {
