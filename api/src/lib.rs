@@ -1,5 +1,6 @@
 //! The API process: authenticates, validates, reads Postgres, records jobs and enqueues them.
-//! It holds no state of its own, so any number of replicas can run behind a load balancer.
+//! It holds no state of its own beyond soft caches that Postgres notifications keep current
+//! (`cache`), so any number of replicas can run behind a load balancer.
 
 pub mod auth;
 pub mod cache;
