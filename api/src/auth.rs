@@ -13,7 +13,6 @@ use axum::http::{Method, header};
 use chrono::{DateTime, Utc};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
-use shared::db::users::TokenCheck;
 use shared::domain::Role;
 use uuid::Uuid;
 
@@ -179,10 +178,13 @@ impl FromRequestParts<AppState> for AuthUser {
             },
         };
         let claims = verify(state, &token)?;
-        let check = match state.caches.token(claims.sub, claims.jti) {
-            Some(check) => check,
-            None => checked_token(state, &claims).await?,
-        };
+        let check = state
+            .caches
+            .token_check(claims.sub, claims.jti, || {
+                shared::db::users::token_check(&state.pool, claims.sub, claims.jti)
+            })
+            .await?
+            .ok_or_else(|| ApiError::unauthorized("the user no longer exists"))?;
         let superseded =
             check.tokens_valid_after.is_some_and(|after| claims.iat_ms < after.timestamp_millis());
         if check.revoked || superseded {
@@ -203,29 +205,6 @@ impl FromRequestParts<AppState> for AuthUser {
         claims.role = check.role.parse().map_err(|e| ApiError::internal(format!("role: {e}")))?;
         Ok(Self { claims })
     }
-}
-
-/// Checks the token's user and revocations in Postgres, and keeps the answer. While the cache is
-/// live, concurrent requests with the same token make one query.
-async fn checked_token(state: &AppState, claims: &Claims) -> Result<TokenCheck, ApiError> {
-    let caches = &state.caches;
-    let mut ticket = caches.token_ticket();
-    let _flight = if ticket.live() {
-        let flight = caches.token_flight(claims.jti).await;
-        if let Some(check) = caches.token(claims.sub, claims.jti) {
-            return Ok(check);
-        }
-        ticket = caches.token_ticket();
-        Some(flight)
-    } else {
-        None
-    };
-    let Some(check) = shared::db::users::token_check(&state.pool, claims.sub, claims.jti).await?
-    else {
-        return Err(ApiError::unauthorized("the user no longer exists"));
-    };
-    caches.keep_token(ticket, claims.sub, claims.jti, check.clone());
-    Ok(check)
 }
 
 /// The expiry of a token, for revocation.

@@ -33,7 +33,7 @@ pub const AUTH_CHANNEL: &str = "certifyclouds_auth";
 /// The channel the inventory triggers notify.
 pub const INVENTORY_CHANNEL: &str = "certifyclouds_inventory";
 
-/// Cached token checks at most; past it, the oldest half is dropped.
+/// Cached token checks at most.
 const MAX_TOKENS: usize = 10_000;
 /// Cached pages at most, and their bytes at most.
 const MAX_PAGES: usize = 512;
@@ -51,84 +51,145 @@ impl Generation {
     }
 }
 
-struct Entry<T> {
+struct Entry<V> {
     generation: u64,
     filled: Instant,
-    value: T,
+    value: V,
 }
 
-/// Per-key locks, so that one request fills an entry while the others that missed it wait.
-struct Flights<K>(Mutex<HashMap<K, Arc<tokio::sync::Mutex<()>>>>);
+struct Held<K, V> {
+    entries: HashMap<K, Entry<V>>,
+    /// The summed weight of the entries.
+    weight: usize,
+}
 
-impl<K: Hash + Eq + Clone> Flights<K> {
-    fn new() -> Self {
-        Self(Mutex::new(HashMap::new()))
+/// One cache: entries filed under the generation of their channel, a time-to-live, bounds on
+/// count and weight, and per-key fill locks, so that requests missing the same entry at once
+/// make one query (a request that waited and still misses queries alone, without queueing).
+struct Store<K, V> {
+    ttl: Duration,
+    max_entries: usize,
+    max_weight: usize,
+    weigh: fn(&V) -> usize,
+    name: &'static str,
+    held: Mutex<Held<K, V>>,
+    flights: Mutex<HashMap<K, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl<K: Hash + Eq + Clone, V: Clone> Store<K, V> {
+    fn new(name: &'static str, ttl: Duration, max_entries: usize, max_weight: usize) -> Self {
+        Self::weighed(name, ttl, max_entries, max_weight, |_| 0)
     }
 
-    /// The key's lock, and whether another request held it first (then that request was
-    /// filling the entry, and a waiter that still misses should not fill under the lock too).
-    async fn enter(&self, key: &K) -> Flight {
+    fn weighed(
+        name: &'static str,
+        ttl: Duration,
+        max_entries: usize,
+        max_weight: usize,
+        weigh: fn(&V) -> usize,
+    ) -> Self {
+        Self {
+            ttl,
+            max_entries,
+            max_weight,
+            weigh,
+            name,
+            held: Mutex::new(Held { entries: HashMap::new(), weight: 0 }),
+            flights: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn held(&self, key: &K, generation: u64) -> Option<V> {
+        lock(&self.held)
+            .entries
+            .get(key)
+            .filter(|e| e.generation == generation && e.filled.elapsed() < self.ttl)
+            .map(|e| e.value.clone())
+    }
+
+    /// The value of `key` from memory when `live` and current in `generation`'s channel, else
+    /// from `fill` (kept when it is `Some`).
+    async fn get_or_fill<E, Fut>(
+        &self,
+        generation: &Generation,
+        live: bool,
+        key: K,
+        fill: impl FnOnce() -> Fut,
+    ) -> Result<Option<V>, E>
+    where
+        Fut: std::future::Future<Output = Result<Option<V>, E>>,
+    {
+        if !live || self.ttl.is_zero() {
+            return fill().await;
+        }
+        if let Some(value) = self.held(&key, generation.current()) {
+            count(self.name, true);
+            return Ok(Some(value));
+        }
         let flight = {
-            let mut flights = lock(&self.0);
+            let mut flights = lock(&self.flights);
             if flights.len() >= MAX_FLIGHTS {
                 flights.retain(|_, f| Arc::strong_count(f) > 1);
             }
             flights.entry(key.clone()).or_default().clone()
         };
-        match flight.clone().try_lock_owned() {
-            Ok(guard) => Flight { _guard: Some(guard), waited: false },
+        let _filling = match flight.clone().try_lock_owned() {
+            Ok(guard) => Some(guard),
             Err(_) => {
                 drop(flight.lock_owned().await);
-                Flight { _guard: None, waited: true }
+                if let Some(value) = self.held(&key, generation.current()) {
+                    count(self.name, true);
+                    return Ok(Some(value));
+                }
+                None
+            }
+        };
+        count(self.name, false);
+        // Read before the query: a change committed meanwhile retires what the query returns.
+        let filed_under = generation.current();
+        let value = fill().await?;
+        if let Some(value) = &value {
+            self.keep(filed_under, generation.current(), key, value.clone());
+        }
+        Ok(value)
+    }
+
+    fn keep(&self, filed_under: u64, current: u64, key: K, value: V) {
+        let weight = (self.weigh)(&value);
+        if weight > self.max_weight / 8 {
+            return;
+        }
+        let mut held = lock(&self.held);
+        if held.entries.len() >= self.max_entries || held.weight + weight > self.max_weight {
+            held.entries.retain(|_, e| e.generation == current && e.filled.elapsed() < self.ttl);
+            held.weight = held.entries.values().map(|e| (self.weigh)(&e.value)).sum();
+            if held.entries.len() >= self.max_entries / 2 || held.weight + weight > self.max_weight
+            {
+                held.entries.clear();
+                held.weight = 0;
             }
         }
-    }
-}
-
-/// A place in a fill queue: either the lock (fill the entry while holding it), or the news that
-/// another request just filled it (look again; on a miss, query without queueing).
-pub struct Flight {
-    _guard: Option<tokio::sync::OwnedMutexGuard<()>>,
-    waited: bool,
-}
-
-impl Flight {
-    /// Whether another request was filling the entry while this one waited.
-    pub fn waited(&self) -> bool {
-        self.waited
+        held.weight += weight;
+        let entry = Entry { generation: filed_under, filled: Instant::now(), value };
+        if let Some(old) = held.entries.insert(key, entry) {
+            held.weight -= (self.weigh)(&old.value);
+        }
     }
 }
 
 /// Fill locks kept at most before the idle ones are dropped.
 const MAX_FLIGHTS: usize = 4096;
 
-/// What a caller read before querying, to file the result under.
-#[derive(Debug, Clone, Copy)]
-pub struct Ticket {
-    generation: u64,
-    live: bool,
-}
-
-impl Ticket {
-    /// Whether what is read under it may be kept.
-    pub fn live(&self) -> bool {
-        self.live
-    }
-}
-
 /// The caches of one API process.
 pub struct Caches {
     listening: AtomicBool,
     auth: Generation,
     inventory: Generation,
-    token_ttl: Duration,
-    page_ttl: Duration,
-    tokens: Mutex<HashMap<Uuid, Entry<(Uuid, TokenCheck)>>>,
-    pages: Mutex<HashMap<String, Entry<Bytes>>>,
-    page_bytes: AtomicU64,
-    thresholds: Mutex<Option<Entry<ExpiryThresholds>>>,
-    token_flights: Flights<Uuid>,
-    page_flights: Flights<String>,
+    /// Token checks by (user, jti).
+    tokens: Store<(Uuid, Uuid), TokenCheck>,
+    /// Encoded asset-list pages by their query.
+    pages: Store<String, Bytes>,
+    thresholds: Store<(), ExpiryThresholds>,
 }
 
 impl Caches {
@@ -138,14 +199,9 @@ impl Caches {
             listening: AtomicBool::new(false),
             auth: Generation(AtomicU64::new(0)),
             inventory: Generation(AtomicU64::new(0)),
-            token_ttl,
-            page_ttl,
-            tokens: Mutex::new(HashMap::new()),
-            pages: Mutex::new(HashMap::new()),
-            page_bytes: AtomicU64::new(0),
-            thresholds: Mutex::new(None),
-            token_flights: Flights::new(),
-            page_flights: Flights::new(),
+            tokens: Store::new("token", token_ttl, MAX_TOKENS, usize::MAX),
+            pages: Store::weighed("page", page_ttl, MAX_PAGES, MAX_PAGE_BYTES, Bytes::len),
+            thresholds: Store::new("thresholds", page_ttl, 1, usize::MAX),
         }
     }
 
@@ -153,63 +209,35 @@ impl Caches {
         self.listening.load(Ordering::Acquire)
     }
 
-    fn fresh<T>(&self, entry: &Entry<T>, generation: &Generation, ttl: Duration) -> bool {
-        self.live() && entry.generation == generation.current() && entry.filled.elapsed() < ttl
+    /// The check of token `jti` of user `user`: from memory when current, else from `fill`
+    /// (`None`: the user no longer exists, which is not kept).
+    pub async fn token_check<E, Fut>(
+        &self,
+        user: Uuid,
+        jti: Uuid,
+        fill: impl FnOnce() -> Fut,
+    ) -> Result<Option<TokenCheck>, E>
+    where
+        Fut: std::future::Future<Output = Result<Option<TokenCheck>, E>>,
+    {
+        self.tokens.get_or_fill(&self.auth, self.live(), (user, jti), fill).await
     }
 
-    /// Read before a token check's query.
-    pub fn token_ticket(&self) -> Ticket {
-        Ticket { generation: self.auth.current(), live: self.live() && !self.token_ttl.is_zero() }
+    /// The encoded page `key`: from memory when current, else from `fill`.
+    pub async fn page<E, Fut>(&self, key: String, fill: impl FnOnce() -> Fut) -> Result<Bytes, E>
+    where
+        Fut: std::future::Future<Output = Result<Bytes, E>>,
+    {
+        let fill = || async { fill().await.map(Some) };
+        let page = self.pages.get_or_fill(&self.inventory, self.live(), key, fill).await?;
+        Ok(page.unwrap_or_default())
     }
 
-    /// Read before an inventory query.
-    pub fn inventory_ticket(&self) -> Ticket {
-        Ticket {
-            generation: self.inventory.current(),
-            live: self.live() && !self.page_ttl.is_zero(),
-        }
-    }
-
-    /// The check of token `jti` of user `user`, if one is held and still current.
-    pub fn token(&self, user: Uuid, jti: Uuid) -> Option<TokenCheck> {
-        if self.token_ttl.is_zero() {
-            return None;
-        }
-        let held = lock(&self.tokens)
-            .get(&jti)
-            .filter(|e| e.value.0 == user && self.fresh(e, &self.auth, self.token_ttl))
-            .map(|e| e.value.1.clone());
-        count("token", held.is_some());
-        held
-    }
-
-    /// Keeps a token check made under `ticket`.
-    pub fn keep_token(&self, ticket: Ticket, user: Uuid, jti: Uuid, check: TokenCheck) {
-        if !ticket.live {
-            return;
-        }
-        let mut tokens = lock(&self.tokens);
-        if tokens.len() >= MAX_TOKENS {
-            let current = self.auth.current();
-            tokens.retain(|_, e| e.generation == current && e.filled.elapsed() < self.token_ttl);
-            if tokens.len() >= MAX_TOKENS {
-                tokens.clear();
-            }
-        }
-        let entry =
-            Entry { generation: ticket.generation, filled: Instant::now(), value: (user, check) };
-        tokens.insert(jti, entry);
-    }
-
-    /// Waits until no other request is filling the check of `jti`; hold the guard while
-    /// filling it. Only for a live ticket: with the cache off, requests must not queue.
-    pub async fn token_flight(&self, jti: Uuid) -> Flight {
-        self.token_flights.enter(&jti).await
-    }
-
-    /// The same for page `key`.
-    pub async fn page_flight(&self, key: &str) -> Flight {
-        self.page_flights.enter(&key.to_owned()).await
+    /// The expiry thresholds, from memory when current, else from the settings.
+    pub async fn thresholds(&self, pool: &PgPool) -> Result<ExpiryThresholds, sqlx::Error> {
+        let fill = || async { shared::db::settings::expiry_thresholds(pool).await.map(Some) };
+        let held = self.thresholds.get_or_fill(&self.inventory, self.live(), (), fill).await?;
+        Ok(held.unwrap_or_default())
     }
 
     /// Forgets every token check at once; for the replica that made a revocation, which must not
@@ -222,61 +250,6 @@ impl Caches {
     /// subscriptions, so its own next answer shows the change.
     pub fn inventory_changed(&self) {
         self.inventory.advance();
-    }
-
-    /// The body of page `key`, if one is held and still current.
-    pub fn page(&self, key: &str) -> Option<Bytes> {
-        if self.page_ttl.is_zero() {
-            return None;
-        }
-        let held = lock(&self.pages)
-            .get(key)
-            .filter(|e| self.fresh(e, &self.inventory, self.page_ttl))
-            .map(|e| e.value.clone());
-        count("page", held.is_some());
-        held
-    }
-
-    /// Keeps the body of page `key` read under `ticket`.
-    pub fn keep_page(&self, ticket: Ticket, key: String, body: Bytes) {
-        if !ticket.live || body.len() > MAX_PAGE_BYTES / 8 {
-            return;
-        }
-        let mut pages = lock(&self.pages);
-        let held = self.page_bytes.load(Ordering::Relaxed) as usize;
-        if pages.len() >= MAX_PAGES || held + body.len() > MAX_PAGE_BYTES {
-            let current = self.inventory.current();
-            pages.retain(|_, e| e.generation == current && e.filled.elapsed() < self.page_ttl);
-            let bytes = pages.values().map(|e| e.value.len()).sum::<usize>();
-            if pages.len() >= MAX_PAGES / 2 || bytes + body.len() > MAX_PAGE_BYTES {
-                pages.clear();
-                self.page_bytes.store(0, Ordering::Relaxed);
-            } else {
-                self.page_bytes.store(bytes as u64, Ordering::Relaxed);
-            }
-        }
-        self.page_bytes.fetch_add(body.len() as u64, Ordering::Relaxed);
-        let entry = Entry { generation: ticket.generation, filled: Instant::now(), value: body };
-        if let Some(old) = pages.insert(key, entry) {
-            self.page_bytes.fetch_sub(old.value.len() as u64, Ordering::Relaxed);
-        }
-    }
-
-    /// The expiry thresholds, from memory when current, else from the settings.
-    pub async fn thresholds(&self, pool: &PgPool) -> Result<ExpiryThresholds, sqlx::Error> {
-        if !self.page_ttl.is_zero()
-            && let Some(e) = lock(&self.thresholds).as_ref()
-            && self.fresh(e, &self.inventory, self.page_ttl)
-        {
-            return Ok(e.value);
-        }
-        let ticket = self.inventory_ticket();
-        let value = shared::db::settings::expiry_thresholds(pool).await?;
-        if ticket.live {
-            *lock(&self.thresholds) =
-                Some(Entry { generation: ticket.generation, filled: Instant::now(), value });
-        }
-        Ok(value)
     }
 
     /// Retires everything: notifications may have been missed.

@@ -516,27 +516,18 @@ pub async fn list_assets(
     // Every input of the page is in the key; the thresholds and the clock are covered by the
     // inventory generation and the cache's time-to-live.
     let key = format!("{filter:?} {limit} {offset}");
-    if let Some(body) = state.caches.page(&key) {
-        return Ok(json_bytes(body));
-    }
-    let mut ticket = state.caches.inventory_ticket();
-    let _flight = if ticket.live() {
-        let flight = state.caches.page_flight(&key).await;
-        if let Some(body) = state.caches.page(&key) {
-            return Ok(json_bytes(body));
-        }
-        ticket = state.caches.inventory_ticket();
-        Some(flight)
-    } else {
-        None
-    };
-    let thresholds = state.caches.thresholds(&state.pool).await?;
-    let (assets, total) = db::assets::list(&state.pool, &filter, thresholds, limit, offset).await?;
-    let items = assets.iter().map(AssetSummary::from).collect();
-    let body = serde_json::to_vec(&Page { items, total, limit, offset })
-        .map_err(|e| ApiError::internal(format!("encoding the page: {e}")))?;
-    let body = Bytes::from(body);
-    state.caches.keep_page(ticket, key, body.clone());
+    let body = state
+        .caches
+        .page(key, || async {
+            let thresholds = state.caches.thresholds(&state.pool).await?;
+            let (assets, total) =
+                db::assets::list(&state.pool, &filter, thresholds, limit, offset).await?;
+            let items = assets.iter().map(AssetSummary::from).collect();
+            let body = serde_json::to_vec(&Page { items, total, limit, offset })
+                .map_err(|e| ApiError::internal(format!("encoding the page: {e}")))?;
+            Ok::<_, ApiError>(Bytes::from(body))
+        })
+        .await?;
     Ok(json_bytes(body))
 }
 
