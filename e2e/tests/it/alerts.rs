@@ -87,14 +87,7 @@ async fn expiring_in_cloudsim(app: &TestApp, days: i64) -> anyhow::Result<BTreeS
         .json()
         .await?;
     let bearer = token["access_token"].as_str().context("vault token")?.to_owned();
-    let vaults: Value = app
-        .cloudsim
-        .http
-        .get(format!("{}/_sim/vaults", app.cloudsim.url))
-        .send()
-        .await?
-        .json()
-        .await?;
+    let vaults: Value = app.cloudsim.vaults().await?;
     let now = chrono::Utc::now().timestamp();
     let mut out = BTreeSet::new();
     for vault in vaults.as_array().context("vault list")? {
@@ -320,20 +313,8 @@ async fn alert_rules_are_validated_and_their_channel_secrets_never_leave() -> an
     assert_eq!((status, error_code(&error).as_str()), (404, "not_found"));
     let (status, error) = app.post(&token, "/alerts/rules/not-a-uuid/test", &json!({})).await?;
     assert_eq!((status, error_code(&error).as_str()), (400, "validation_error"));
-    let response = app
-        .http
-        .delete(format!("{}/alerts/rules/{id}", app.api_url))
-        .bearer_auth(&token)
-        .send()
-        .await?;
-    assert_eq!(response.status(), 204);
-    let response = app
-        .http
-        .delete(format!("{}/alerts/rules/{id}", app.api_url))
-        .bearer_auth(&token)
-        .send()
-        .await?;
-    assert_eq!(response.status(), 404);
+    assert_eq!(app.delete(&token, &format!("/alerts/rules/{id}")).await?.0, 204);
+    assert_eq!(app.delete(&token, &format!("/alerts/rules/{id}")).await?.0, 404);
     let (status, error) = app.get(&token, "/alerts/history?status=lost").await?;
     assert_eq!((status, error_code(&error).as_str()), (400, "validation_error"));
     app.finish().await

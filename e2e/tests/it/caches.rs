@@ -22,13 +22,7 @@ async fn call(
     path: &str,
     body: Option<Value>,
 ) -> anyhow::Result<(u16, Value)> {
-    let mut request = app.http.request(method, format!("{base}{path}")).bearer_auth(token);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await?;
-    let status = response.status().as_u16();
-    Ok((status, response.json().await.unwrap_or(Value::Null)))
+    app.send_to(base, method, token, path, body.as_ref()).await
 }
 
 async fn get(app: &TestApp, base: &str, token: &str, path: &str) -> anyhow::Result<(u16, Value)> {
@@ -55,13 +49,7 @@ where
 }
 
 async fn login(app: &TestApp, username: &str, password: &str) -> anyhow::Result<String> {
-    let response = app
-        .http
-        .post(format!("{}/auth/login", app.api_url))
-        .json(&json!({"username": username, "password": password}))
-        .send()
-        .await?;
-    let body: Value = response.json().await?;
+    let (_, body) = app.login_as(username, password).await?;
     Ok(body["access_token"].as_str().with_context(|| format!("login: {body}"))?.to_owned())
 }
 

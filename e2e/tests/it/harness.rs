@@ -123,6 +123,11 @@ impl Cloudsim {
     pub async fn stats(&self) -> anyhow::Result<Value> {
         Ok(self.http.get(format!("{}/_sim/stats", self.url)).send().await?.json().await?)
     }
+
+    /// cloudsim's vaults as its admin API lists them (`GET /_sim/vaults`).
+    pub async fn vaults(&self) -> anyhow::Result<Value> {
+        Ok(self.http.get(format!("{}/_sim/vaults", self.url)).send().await?.json().await?)
+    }
 }
 
 /// The product under test.
@@ -308,25 +313,59 @@ impl TestApp {
 
     /// Logs in as the bootstrap admin and returns the bearer token.
     pub async fn login(&self) -> anyhow::Result<String> {
+        let (status, body) = self.login_as("admin", ADMIN_PASSWORD).await?;
+        if status != 200 {
+            bail!("login failed: {status} {body}");
+        }
+        Ok(body["access_token"].as_str().context("access_token")?.to_owned())
+    }
+
+    /// Logs in as `username`; returns the status and the JSON body.
+    pub async fn login_as(&self, username: &str, password: &str) -> anyhow::Result<(u16, Value)> {
         let response = self
             .http
             .post(format!("{}/auth/login", self.api_url))
-            .json(&serde_json::json!({"username": "admin", "password": ADMIN_PASSWORD}))
+            .json(&serde_json::json!({"username": username, "password": password}))
             .send()
             .await?;
-        if response.status() != 200 {
-            bail!("login failed: {} {}", response.status(), response.text().await?);
+        let status = response.status().as_u16();
+        Ok((status, response.json().await.unwrap_or(Value::Null)))
+    }
+
+    /// Sends `method` to `base` + `path` with a token and an optional JSON body; returns the
+    /// status and the JSON body (`Null` when there is none). `base` is this app's API or a
+    /// replica's.
+    pub async fn send_to(
+        &self,
+        base: &str,
+        method: reqwest::Method,
+        token: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> anyhow::Result<(u16, Value)> {
+        let mut request = self.http.request(method, format!("{base}{path}")).bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(body);
         }
-        let body: Value = response.json().await?;
-        Ok(body["access_token"].as_str().context("access_token")?.to_owned())
+        let response = request.send().await?;
+        let status = response.status().as_u16();
+        Ok((status, response.json().await.unwrap_or(Value::Null)))
+    }
+
+    /// [`Self::send_to`] this app's API.
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        token: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> anyhow::Result<(u16, Value)> {
+        self.send_to(&self.api_url, method, token, path, body).await
     }
 
     /// GET with a token; returns the status and the JSON body.
     pub async fn get(&self, token: &str, path: &str) -> anyhow::Result<(u16, Value)> {
-        let response =
-            self.http.get(format!("{}{path}", self.api_url)).bearer_auth(token).send().await?;
-        let status = response.status().as_u16();
-        Ok((status, response.json().await.unwrap_or(Value::Null)))
+        self.send(reqwest::Method::GET, token, path, None).await
     }
 
     /// POST JSON with a token; returns the status and the JSON body.
@@ -336,28 +375,17 @@ impl TestApp {
         path: &str,
         body: &Value,
     ) -> anyhow::Result<(u16, Value)> {
-        let response = self
-            .http
-            .post(format!("{}{path}", self.api_url))
-            .bearer_auth(token)
-            .json(body)
-            .send()
-            .await?;
-        let status = response.status().as_u16();
-        Ok((status, response.json().await.unwrap_or(Value::Null)))
+        self.send(reqwest::Method::POST, token, path, Some(body)).await
     }
 
     /// PUT JSON with a token; returns the status and the JSON body.
     pub async fn put(&self, token: &str, path: &str, body: &Value) -> anyhow::Result<(u16, Value)> {
-        let response = self
-            .http
-            .put(format!("{}{path}", self.api_url))
-            .bearer_auth(token)
-            .json(body)
-            .send()
-            .await?;
-        let status = response.status().as_u16();
-        Ok((status, response.json().await.unwrap_or(Value::Null)))
+        self.send(reqwest::Method::PUT, token, path, Some(body)).await
+    }
+
+    /// DELETE with a token; returns the status and the JSON body.
+    pub async fn delete(&self, token: &str, path: &str) -> anyhow::Result<(u16, Value)> {
+        self.send(reqwest::Method::DELETE, token, path, None).await
     }
 
     /// Starts a scan and polls its status until it stops changing.

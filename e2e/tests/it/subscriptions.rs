@@ -11,14 +11,7 @@ use crate::harness::{TestApp, error_code};
 async fn a_registered_subscription_narrows_the_next_scan_to_its_vaults() -> anyhow::Result<()> {
     let app = TestApp::spawn().await?;
     let token = app.login().await?;
-    let vaults: Value = app
-        .cloudsim
-        .http
-        .get(format!("{}/_sim/vaults", app.cloudsim.url))
-        .send()
-        .await?
-        .json()
-        .await?;
+    let vaults: Value = app.cloudsim.vaults().await?;
     let vaults = vaults.as_array().context("vault list")?;
     let subs: BTreeSet<&str> = vaults.iter().filter_map(|v| v["subscriptionId"].as_str()).collect();
     assert!(subs.len() >= 3, "the demo tenant has at least three subscriptions");
@@ -61,20 +54,8 @@ async fn a_registered_subscription_narrows_the_next_scan_to_its_vaults() -> anyh
     let visible = app.cloudsim.stats().await?["subscriptions"].as_i64();
     assert_eq!(all["total"].as_i64(), visible, "the scan records every visible subscription");
 
-    let response = app
-        .http
-        .delete(format!("{}/subscriptions/{chosen}", app.api_url))
-        .bearer_auth(&token)
-        .send()
-        .await?;
-    assert_eq!(response.status(), 204);
-    let response = app
-        .http
-        .delete(format!("{}/subscriptions/{chosen}", app.api_url))
-        .bearer_auth(&token)
-        .send()
-        .await?;
-    assert_eq!(response.status(), 404);
+    assert_eq!(app.delete(&token, &format!("/subscriptions/{chosen}")).await?.0, 204);
+    assert_eq!(app.delete(&token, &format!("/subscriptions/{chosen}")).await?.0, 404);
 
     app.finish().await
 }

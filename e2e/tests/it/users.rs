@@ -19,33 +19,6 @@ pub(crate) fn pro_licence(days: i64) -> anyhow::Result<String> {
     licence::issue(&key, &licence).map_err(anyhow::Error::msg)
 }
 
-async fn login_as(app: &TestApp, username: &str, password: &str) -> anyhow::Result<(u16, Value)> {
-    let response = app
-        .http
-        .post(format!("{}/auth/login", app.api_url))
-        .json(&json!({"username": username, "password": password}))
-        .send()
-        .await?;
-    let status = response.status().as_u16();
-    Ok((status, response.json().await.unwrap_or(Value::Null)))
-}
-
-async fn send(
-    app: &TestApp,
-    method: reqwest::Method,
-    token: &str,
-    path: &str,
-    body: Option<Value>,
-) -> anyhow::Result<(u16, Value)> {
-    let mut request = app.http.request(method, format!("{}{path}", app.api_url)).bearer_auth(token);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await?;
-    let status = response.status().as_u16();
-    Ok((status, response.json().await.unwrap_or(Value::Null)))
-}
-
 #[tokio::test]
 async fn starter_refuses_pro_features_and_a_pro_licence_allows_them() -> anyhow::Result<()> {
     let app = TestApp::spawn_with(Options { without_worker: true, ..Default::default() }).await?;
@@ -150,7 +123,7 @@ async fn roles_are_enforced_and_role_or_password_changes_revoke_tokens() -> anyh
         .await?;
     assert_eq!(code, 409, "usernames are unique, ignoring case");
 
-    let (_, login) = login_as(&app, "ana", "a river of quiet stones").await?;
+    let (_, login) = app.login_as("ana", "a river of quiet stones").await?;
     let ana_token = login["access_token"].as_str().context("token")?.to_owned();
     let (code, _) = app.get(&ana_token, "/api/assets/discovery/assets").await?;
     assert_eq!(code, 200, "a user reads the inventory");
@@ -158,64 +131,63 @@ async fn roles_are_enforced_and_role_or_password_changes_revoke_tokens() -> anyh
         (reqwest::Method::GET, "/auth/users".to_owned()),
         (reqwest::Method::DELETE, format!("/auth/users/{admin_id}")),
     ] {
-        let (code, body) = send(&app, method, &ana_token, &path, None).await?;
+        let (code, body) = app.send(method, &ana_token, &path, None).await?;
         assert_eq!(code, 403, "{path}: {body}");
     }
 
     // Promote ana: her old token (issued as a user) is revoked; a new login works as admin.
-    let (code, body) = send(
-        &app,
-        reqwest::Method::PUT,
-        &admin,
-        &format!("/auth/users/{ana_id}"),
-        Some(json!({"role": "admin"})),
-    )
-    .await?;
+    let (code, body) = app
+        .send(
+            reqwest::Method::PUT,
+            &admin,
+            &format!("/auth/users/{ana_id}"),
+            Some(&json!({"role": "admin"})),
+        )
+        .await?;
     assert_eq!(code, 200, "{body}");
     let (code, _) = app.get(&ana_token, "/auth/me").await?;
     assert_eq!(code, 401, "a role change revokes live tokens");
-    let (_, login) = login_as(&app, "ana", "a river of quiet stones").await?;
+    let (_, login) = app.login_as("ana", "a river of quiet stones").await?;
     let ana_admin = login["access_token"].as_str().context("token")?.to_owned();
     let (code, _) = app.get(&ana_admin, "/auth/users").await?;
     assert_eq!(code, 200);
 
     // Nobody changes their own role; the last admin stays.
-    let (code, body) = send(
-        &app,
-        reqwest::Method::PUT,
-        &ana_admin,
-        &format!("/auth/users/{ana_id}"),
-        Some(json!({"role": "user"})),
-    )
-    .await?;
+    let (code, body) = app
+        .send(
+            reqwest::Method::PUT,
+            &ana_admin,
+            &format!("/auth/users/{ana_id}"),
+            Some(&json!({"role": "user"})),
+        )
+        .await?;
     assert_eq!(code, 403, "{body}");
     let (code, _) =
-        send(&app, reqwest::Method::DELETE, &admin, &format!("/auth/users/{ana_id}"), None).await?;
+        app.send(reqwest::Method::DELETE, &admin, &format!("/auth/users/{ana_id}"), None).await?;
     assert_eq!(code, 204);
     let (code, _) = app.get(&ana_admin, "/auth/me").await?;
     assert_eq!(code, 401, "a deleted user's token is refused");
     let (code, body) =
-        send(&app, reqwest::Method::DELETE, &admin, &format!("/auth/users/{admin_id}"), None)
-            .await?;
+        app.send(reqwest::Method::DELETE, &admin, &format!("/auth/users/{admin_id}"), None).await?;
     assert_eq!(code, 409, "{body}");
     assert_eq!(error_code(&body), "last_admin");
 
     // A new password revokes the old tokens.
-    let (code, _) = send(
-        &app,
-        reqwest::Method::PUT,
-        &admin,
-        &format!("/auth/users/{admin_id}"),
-        Some(json!({"password": "an entirely new passphrase"})),
-    )
-    .await?;
+    let (code, _) = app
+        .send(
+            reqwest::Method::PUT,
+            &admin,
+            &format!("/auth/users/{admin_id}"),
+            Some(&json!({"password": "an entirely new passphrase"})),
+        )
+        .await?;
     assert_eq!(code, 200);
     let (code, _) = app.get(&admin, "/auth/me").await?;
     assert_eq!(code, 401);
-    let (code, _) = login_as(&app, "admin", "an entirely new passphrase").await?;
+    let (code, _) = app.login_as("admin", "an entirely new passphrase").await?;
     assert_eq!(code, 200);
 
-    let (_, admin2) = login_as(&app, "admin", "an entirely new passphrase").await?;
+    let (_, admin2) = app.login_as("admin", "an entirely new passphrase").await?;
     let admin2 = admin2["access_token"].as_str().context("token")?.to_owned();
     let (_, audit) = app.get(&admin2, "/audit/entries?event_type=user&limit=100").await?;
     let kinds: Vec<&str> = audit["items"]
@@ -252,14 +224,14 @@ async fn repeated_failures_lock_an_account_without_saying_so_until_an_admin_unlo
         .await?;
     let bob_id = bob["id"].as_str().context("id")?.to_owned();
 
-    let (_, wrong) = login_as(&app, "bob", "not it at all").await?;
+    let (_, wrong) = app.login_as("bob", "not it at all").await?;
     for _ in 0..2 {
-        login_as(&app, "bob", "not it at all").await?;
+        app.login_as("bob", "not it at all").await?;
     }
-    let (code, locked) = login_as(&app, "bob", "bob's long passphrase").await?;
+    let (code, locked) = app.login_as("bob", "bob's long passphrase").await?;
     assert_eq!(code, 401, "the right password is refused while locked");
     assert_eq!(locked, wrong, "a locked account answers like a wrong password");
-    let (_, unknown) = login_as(&app, "nobody-here", "whatever it is").await?;
+    let (_, unknown) = app.login_as("nobody-here", "whatever it is").await?;
     assert_eq!(unknown, wrong, "an unknown account answers the same too");
 
     let (_, users) = app.get(&admin, "/auth/users").await?;
@@ -271,7 +243,7 @@ async fn repeated_failures_lock_an_account_without_saying_so_until_an_admin_unlo
 
     let (code, _) = app.post(&admin, &format!("/auth/users/{bob_id}/unlock"), &json!({})).await?;
     assert_eq!(code, 200);
-    let (code, _) = login_as(&app, "bob", "bob's long passphrase").await?;
+    let (code, _) = app.login_as("bob", "bob's long passphrase").await?;
     assert_eq!(code, 200, "unlocked");
     app.finish().await
 }

@@ -62,14 +62,7 @@ async fn two_worker_processes_share_one_scan_and_run_each_vault_job_once() -> an
     wait_for_workers(&app, 2).await?;
     // Slow every vault down a little, as real Azure is, so one process cannot finish the whole
     // scan before the other's first poll.
-    let vaults: Value = app
-        .cloudsim
-        .http
-        .get(format!("{}/_sim/vaults", app.cloudsim.url))
-        .send()
-        .await?
-        .json()
-        .await?;
+    let vaults: Value = app.cloudsim.vaults().await?;
     for vault in vaults.as_array().context("vaults")? {
         let name = vault["name"].as_str().context("name")?;
         app.cloudsim.fault(&json!({"target": format!("vault:{name}"), "latencyMs": 150})).await?;
