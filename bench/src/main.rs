@@ -248,8 +248,7 @@ async fn run(args: &Args) -> anyhow::Result<Value> {
 
     Ok(json!({
         "mode": if args.smoke { "smoke" } else { "full" },
-        "tenant": {"vaults": size.vaults, "itemsPerVault": size.items_per_vault,
-                   "assets": size.assets(), "split": "60% secrets, 20% keys, 20% certificates"},
+        "tenant": size.describe(),
         "latencyMs": args.latency_ms,
         "machine": machine,
         "ratios": ratios,
@@ -285,8 +284,7 @@ async fn run_scan_only(args: &Args) -> anyhow::Result<Value> {
     let ratios = ratios(&scans, &[], None, &Value::Null, None, None);
     Ok(json!({
         "mode": "only-scan",
-        "tenant": {"vaults": size.vaults, "itemsPerVault": size.items_per_vault,
-                   "assets": size.assets(), "split": "60% secrets, 20% keys, 20% certificates"},
+        "tenant": size.describe(),
         "latencyMs": args.latency_ms,
         "machine": report::machine_facts(),
         "ratios": ratios,
@@ -336,8 +334,7 @@ async fn run_api_only(args: &Args) -> anyhow::Result<Value> {
     let ratios = ratios(&[], &[], None, &api, None, None);
     Ok(json!({
         "mode": "only-api",
-        "tenant": {"vaults": size.vaults, "itemsPerVault": size.items_per_vault,
-                   "assets": size.assets(), "split": "60% secrets, 20% keys, 20% certificates"},
+        "tenant": size.describe(),
         "latencyMs": 0,
         "machine": report::machine_facts(),
         "ratios": ratios,
